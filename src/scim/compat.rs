@@ -1,0 +1,323 @@
+//! Client quirks, normalized in one place before the RFC 7644 PATCH engine sees a request.
+//!
+//! Every rule names the client that needs it; `INTEROP.md` has the evidence. The engine in
+//! `patch.rs` stays strict RFC; this module turns what real clients send into RFC form.
+//! (Type-level leniency — `"False"` for a boolean, a bare string for `manager`, one object
+//! for a multi-valued attribute — lives with the type coercion in `value.rs`, named the same way.)
+
+use serde_json::Value;
+
+use super::error::ScimError;
+use super::path::AttrPath;
+use super::schema::{AttrType, Registry, ResourceKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Add,
+    Replace,
+    Remove,
+}
+
+/// One PATCH operation after quirk normalization: always with a path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawOp {
+    pub op: OpKind,
+    pub path: String,
+    pub value: Option<Value>,
+    /// Came from a path-less operation's value object: unknown and read-only keys are skipped
+    /// there, exactly as in a POST body, instead of failing the request.
+    pub from_pathless: bool,
+}
+
+/// Upper bound on operations in one PATCH request (published in /ServiceProviderConfig via bulk).
+pub const MAX_OPERATIONS: usize = 10_000;
+
+/// Reads a PatchOp body and returns its operations in RFC form.
+pub fn normalize_patch(
+    reg: &Registry,
+    kind: ResourceKind,
+    body: &Value,
+) -> Result<Vec<RawOp>, ScimError> {
+    let Value::Object(obj) = body else {
+        return Err(ScimError::invalid_syntax(
+            "the PATCH body must be a JSON object with \"schemas\" and \"Operations\"",
+        ));
+    };
+    // Entra's documented disable example puts "Operations" before "schemas"; key case varies.
+    let ops = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+        .map(|(_, v)| v)
+        .ok_or_else(|| ScimError::invalid_syntax("the PATCH body has no \"Operations\" array"))?;
+    let Value::Array(ops) = ops else {
+        return Err(ScimError::invalid_syntax("\"Operations\" must be an array"));
+    };
+    if ops.is_empty() {
+        return Err(ScimError::invalid_value(
+            "\"Operations\" is empty: nothing to change",
+        ));
+    }
+    if ops.len() > MAX_OPERATIONS {
+        return Err(ScimError::new(
+            413,
+            Some(super::error::ScimType::TooMany),
+            format!(
+                "{} operations in one PATCH; the limit is {MAX_OPERATIONS}",
+                ops.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        normalize_op(reg, kind, i, op, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn field<'a>(o: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    o.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+fn normalize_op(
+    reg: &Registry,
+    kind: ResourceKind,
+    i: usize,
+    op: &Value,
+    out: &mut Vec<RawOp>,
+) -> Result<(), ScimError> {
+    let Value::Object(o) = op else {
+        return Err(ScimError::invalid_syntax(format!(
+            "Operations[{i}] must be an object"
+        )));
+    };
+    // Entra sends "Add", "Replace", "Remove" (INTEROP P3); RFC 7644 §3.5.2 says case-insensitive.
+    let kind_of = match field(o, "op")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("add") => OpKind::Add,
+        Some("replace") => OpKind::Replace,
+        Some("remove") => OpKind::Remove,
+        Some(other) => {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operations[{i}].op is \"{other}\"; it must be \"add\", \"replace\" or \"remove\""
+            )))
+        }
+        None => {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operations[{i}] has no \"op\" (add, replace or remove)"
+            )))
+        }
+    };
+    let path = match field(o, "path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.trim().to_string()),
+        Some(_) => {
+            return Err(ScimError::invalid_path(format!(
+                "Operations[{i}].path must be a string"
+            )))
+        }
+    };
+    let value = field(o, "value").cloned();
+
+    let Some(path) = path else {
+        if kind_of == OpKind::Remove {
+            return Err(ScimError::no_target(format!(
+                "Operations[{i}] is a remove without a path; RFC 7644 §3.5.2.2 requires one"
+            )));
+        }
+        // Path-less add/replace: the value is a partial resource. Okta (deactivate, group rename
+        // with "id" inside), Entra (aadOptscim062020: keys like "name.givenName" and full
+        // extension URNs) and authentik send this; each key becomes its own operation so dotted
+        // and URN keys reach nested attributes instead of becoming literal top-level keys (P4).
+        let Some(Value::Object(map)) = value else {
+            return Err(ScimError::invalid_value(format!(
+                "Operations[{i}] has no path, so its value must be an object of attributes"
+            )));
+        };
+        for (k, v) in map {
+            if ["schemas", "id", "meta"]
+                .iter()
+                .any(|r| k.eq_ignore_ascii_case(r))
+            {
+                continue;
+            }
+            out.push(RawOp {
+                op: kind_of,
+                path: k,
+                value: Some(v),
+                from_pathless: true,
+            });
+        }
+        return Ok(());
+    };
+
+    if kind_of == OpKind::Remove {
+        if let Some(v) = value {
+            return normalize_remove_with_value(reg, kind, i, path, v, out);
+        }
+        out.push(RawOp {
+            op: kind_of,
+            path,
+            value: None,
+            from_pathless: false,
+        });
+        return Ok(());
+    }
+    if value.is_none() {
+        return Err(ScimError::invalid_value(format!(
+            "Operations[{i}] ({} \"{path}\") has no value",
+            if kind_of == OpKind::Add {
+                "add"
+            } else {
+                "replace"
+            }
+        )));
+    }
+    out.push(RawOp {
+        op: kind_of,
+        path,
+        value,
+        from_pathless: false,
+    });
+    Ok(())
+}
+
+/// `remove` carrying a value is not RFC, but two shapes are common:
+/// - Entra (G6, default mode) and authentik remove group members with
+///   `{"op":"Remove","path":"members","value":[{"value":"id"}]}` meaning "remove only these"
+///   (INTEROP P1: a naive server wipes every member). Any multi-valued complex attribute gets
+///   the same reading: each listed `value` becomes `attr[value eq "…"]`.
+/// - Entra removes `emails[type eq "work"].value` with the old value attached (P19): the value
+///   is irrelevant, the path says what to clear.
+fn normalize_remove_with_value(
+    reg: &Registry,
+    kind: ResourceKind,
+    i: usize,
+    path: String,
+    value: Value,
+    out: &mut Vec<RawOp>,
+) -> Result<(), ScimError> {
+    let plain_multi = !path.contains('[')
+        && AttrPath::parse(&path).ok().is_some_and(|p| {
+            p.sub.is_none()
+                && reg
+                    .resolve(kind, p.urn.as_deref(), &p.name)
+                    .is_some_and(|r| r.attr.multi_valued && r.attr.ty == AttrType::Complex)
+        });
+    if !plain_multi {
+        out.push(RawOp {
+            op: OpKind::Remove,
+            path,
+            value: None,
+            from_pathless: false,
+        });
+        return Ok(());
+    }
+    let items = match value {
+        Value::Array(a) => a,
+        Value::Null => {
+            out.push(RawOp {
+                op: OpKind::Remove,
+                path,
+                value: None,
+                from_pathless: false,
+            });
+            return Ok(());
+        }
+        other => vec![other],
+    };
+    for (j, item) in items.iter().enumerate() {
+        let id = match item {
+            Value::Object(m) => field(m, "value").and_then(Value::as_str),
+            // Microsoft's Postman suite uses bare strings for members.
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        };
+        let Some(id) = id else {
+            return Err(ScimError::invalid_value(format!(
+                "Operations[{i}].value[{j}] must be an object with a \"value\" naming what to remove"
+            )));
+        };
+        let quoted = serde_json::to_string(id).unwrap_or_default();
+        out.push(RawOp {
+            op: OpKind::Remove,
+            path: format!("{path}[value eq {quoted}]"),
+            value: None,
+            from_pathless: false,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn norm(kind: ResourceKind, body: Value) -> Vec<RawOp> {
+        normalize_patch(&Registry::new(), kind, &body).unwrap()
+    }
+
+    #[test]
+    fn entra_capitalised_ops_and_remove_members_with_value() {
+        let ops = norm(
+            ResourceKind::Group,
+            json!({"Operations": [{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u1"}, {"value": "u\"2"}]}],
+                   "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}),
+        );
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].op, OpKind::Remove);
+        assert_eq!(ops[0].path, "members[value eq \"u1\"]");
+        assert_eq!(ops[1].path, "members[value eq \"u\\\"2\"]");
+    }
+
+    #[test]
+    fn pathless_values_become_one_op_per_key_without_read_only_keys() {
+        let ops = norm(
+            ResourceKind::Group,
+            json!({"Operations": [{"op": "replace", "value": {"id": "g1", "displayName": "New", "meta": {}}}]}),
+        );
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].path, "displayName");
+        assert!(ops[0].from_pathless);
+        let ops = norm(
+            ResourceKind::User,
+            json!({"Operations": [{"op": "replace", "value": {"name.givenName": "K", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "A"}}]}),
+        );
+        assert_eq!(ops[0].path, "name.givenName");
+        assert_eq!(
+            ops[1].path,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+        );
+    }
+
+    #[test]
+    fn bad_operations_are_refused_with_reasons() {
+        let reg = Registry::new();
+        for (body, want) in [
+            (
+                json!({"Operations": [{"op": "move", "path": "x"}]}),
+                "must be \"add\"",
+            ),
+            (json!({"Operations": [{"op": "remove"}]}), "requires one"),
+            (
+                json!({"Operations": [{"op": "add", "path": "title"}]}),
+                "has no value",
+            ),
+            (json!({"Operations": []}), "empty"),
+            (json!({"schemas": []}), "no \"Operations\""),
+            (
+                json!({"Operations": [{"op": "replace", "value": "x"}]}),
+                "must be an object",
+            ),
+        ] {
+            let e = normalize_patch(&reg, ResourceKind::User, &body).unwrap_err();
+            assert!(e.detail.contains(want), "{body}: {}", e.detail);
+        }
+    }
+}

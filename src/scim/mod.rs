@@ -1,0 +1,16 @@
+//! The SCIM protocol core: schemas, attribute rules, filter and path grammar, PATCH,
+//! projection, list responses and errors. Pure: no I/O, no async, no hyper, no redb.
+
+pub mod compat;
+pub mod discovery;
+pub mod error;
+pub mod filter;
+pub mod patch;
+pub mod path;
+pub mod projection;
+pub mod resource;
+pub mod schema;
+pub mod value;
+
+pub use error::{ScimError, ScimType};
+pub use schema::{Registry, ResourceKind};

@@ -1,0 +1,275 @@
+//! Turning a client's resource body into the canonical stored form, and back into a response.
+//!
+//! Canonical form: attribute names in the schema's case, values in the schema's types, absent
+//! instead of null/empty, extension attributes nested under their schema URN, no read-only
+//! attributes from the client (`id`, `meta`, `groups`), no `password` (never stored).
+
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::path::AttrPath;
+use super::schema::{Mutability, Registry, ResourceKind, URN_ENTERPRISE_USER};
+use super::value::{coerce, is_read_only};
+
+/// Attributes the server derives and never takes from a body: they live in the membership index.
+pub fn is_derived(kind: ResourceKind, name: &str) -> bool {
+    match kind {
+        ResourceKind::User => name.eq_ignore_ascii_case("groups"),
+        ResourceKind::Group => name.eq_ignore_ascii_case("members"),
+    }
+}
+
+/// Normalizes a POST/PUT body into canonical attributes (without `id`, `meta`, `schemas`).
+/// Unknown attributes and schema URNs are ignored, as Entra and Microsoft's test suites expect.
+pub fn normalize_body(
+    reg: &Registry,
+    kind: ResourceKind,
+    body: &Value,
+) -> Result<Map<String, Value>, ScimError> {
+    let Value::Object(input) = body else {
+        return Err(ScimError::invalid_syntax(format!(
+            "the request body must be a JSON object describing a {}",
+            kind.name()
+        )));
+    };
+    let mut out = Map::new();
+    for (key, value) in input {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        if key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:") {
+            normalize_urn_key(reg, kind, key, value, &mut out)?;
+            continue;
+        }
+        set_attribute(reg, kind, None, key, value, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn normalize_urn_key(
+    reg: &Registry,
+    kind: ResourceKind,
+    key: &str,
+    value: &Value,
+    out: &mut Map<String, Value>,
+) -> Result<(), ScimError> {
+    if key.eq_ignore_ascii_case(kind.core_urn()) {
+        // Some clients nest core attributes under the core URN.
+        if let Value::Object(o) = value {
+            for (k, v) in o {
+                set_attribute(reg, kind, None, k, v, out)?;
+            }
+        }
+        return Ok(());
+    }
+    if let Some(ext) = reg.extension(kind, key) {
+        let urn = ext.id.clone();
+        match value {
+            Value::Null => {}
+            Value::Object(o) => {
+                for (k, v) in o {
+                    set_attribute(reg, kind, Some(&urn), k, v, out)?;
+                }
+            }
+            _ => {
+                return Err(ScimError::invalid_value(format!(
+                    "\"{urn}\" must be an object holding that extension's attributes"
+                )))
+            }
+        }
+        return Ok(());
+    }
+    // A URN-qualified attribute name at the top level, e.g. "urn:…:enterprise:2.0:User:department".
+    if let Ok(path) = AttrPath::parse(key) {
+        if path.sub.is_none() && reg.resolve(kind, path.urn.as_deref(), &path.name).is_some() {
+            return set_attribute(reg, kind, path.urn.as_deref(), &path.name, value, out);
+        }
+    }
+    // Unknown schema URNs (Entra's ADSCIM group schema, the `2.0User` typo) are tolerated.
+    Ok(())
+}
+
+/// Coerces and stores one attribute into `out` (nesting extension attributes).
+fn set_attribute(
+    reg: &Registry,
+    kind: ResourceKind,
+    urn: Option<&str>,
+    name: &str,
+    value: &Value,
+    out: &mut Map<String, Value>,
+) -> Result<(), ScimError> {
+    let Some(resolved) = reg.resolve(kind, urn, name) else {
+        return Ok(()); // unknown attribute: ignored (Microsoft's Postman #54 expects 200)
+    };
+    let attr = resolved.attr;
+    if is_read_only(attr)
+        || is_derived(kind, &attr.name)
+        || attr.mutability == Mutability::WriteOnly
+    {
+        // id, meta, groups are echoed by Okta/Keycloak PUTs; password is accepted and dropped.
+        return Ok(());
+    }
+    let shown = match resolved.extension {
+        Some(ext) => format!("{ext}:{}", attr.name),
+        None => attr.name.clone(),
+    };
+    let Some(v) = coerce(attr, value, &shown)? else {
+        return Ok(());
+    };
+    match resolved.extension {
+        None => {
+            out.insert(attr.name.clone(), v);
+        }
+        Some(ext) => {
+            let slot = out
+                .entry(ext.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(o) = slot {
+                o.insert(attr.name.clone(), v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks required attributes of a canonical resource.
+pub fn check_required(
+    reg: &Registry,
+    kind: ResourceKind,
+    doc: &Map<String, Value>,
+) -> Result<(), ScimError> {
+    for attr in reg.core(kind).attributes.iter().filter(|a| a.required) {
+        let ok = match doc.get(&attr.name) {
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(_) => true,
+            None => false,
+        };
+        if !ok {
+            return Err(ScimError::invalid_value(format!(
+                "\"{}\" is required for a {} and must not be empty",
+                attr.name,
+                kind.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the stored document: canonical attributes in schema order plus id, schemas and meta.
+pub fn assemble(
+    reg: &Registry,
+    kind: ResourceKind,
+    id: &str,
+    attrs: &Map<String, Value>,
+    created: &str,
+    last_modified: &str,
+) -> Value {
+    let mut doc = Map::new();
+    let mut schemas = vec![Value::String(kind.core_urn().into())];
+    for urn in reg.extension_urns(kind) {
+        if attrs.contains_key(urn) {
+            schemas.push(Value::String(urn.into()));
+        }
+    }
+    doc.insert("schemas".into(), Value::Array(schemas));
+    doc.insert("id".into(), Value::String(id.into()));
+    if let Some(e) = attrs.get("externalId") {
+        doc.insert("externalId".into(), e.clone());
+    }
+    for attr in &reg.core(kind).attributes {
+        if let Some(v) = attrs.get(&attr.name) {
+            doc.insert(attr.name.clone(), v.clone());
+        }
+    }
+    for urn in reg.extension_urns(kind) {
+        if let Some(v) = attrs.get(urn) {
+            doc.insert(urn.into(), v.clone());
+        }
+    }
+    let mut meta = Map::new();
+    meta.insert("resourceType".into(), Value::String(kind.name().into()));
+    meta.insert("created".into(), Value::String(created.into()));
+    meta.insert("lastModified".into(), Value::String(last_modified.into()));
+    doc.insert("meta".into(), Value::Object(meta));
+    Value::Object(doc)
+}
+
+/// The client-writable attributes of a stored document (everything but id, schemas, meta).
+pub fn writable_part(doc: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Value::Object(o) = doc {
+        for (k, v) in o {
+            if k != "id" && k != "schemas" && k != "meta" {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// `meta.created` of a stored document.
+pub fn meta_str<'a>(doc: &'a Value, field: &str) -> Option<&'a str> {
+    doc.get("meta")?.get(field)?.as_str()
+}
+
+/// Drops empty extension objects left behind by PATCH removals.
+pub fn prune_empty_extensions(attrs: &mut Map<String, Value>) {
+    attrs.retain(|k, v| !(k.starts_with("urn:") && v.as_object().is_some_and(|o| o.is_empty())));
+}
+
+/// The enterprise extension URN, re-exported for callers that special-case manager.
+pub const ENTERPRISE: &str = URN_ENTERPRISE_USER;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn normalizes_entra_legacy_create_body() {
+        let reg = Registry::new();
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
+            "externalId": "jyoung", "userName": "jyoung@testuser.com", "active": "True",
+            "addresses": null, "displayName": "Joy Young",
+            "emails": [{"type": "work", "value": "jyoung@Contoso.com", "primary": true}],
+            "meta": {"resourceType": "User"},
+            "name": {"familyName": "Young", "givenName": "Joy"},
+            "phoneNumbers": null, "preferredLanguage": null, "title": null, "department": null, "manager": null,
+            "password": "secret", "id": "client-id", "groups": [], "roles": [],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": "123456", "employeeNumber": 701984}
+        });
+        let out = normalize_body(&reg, ResourceKind::User, &body).unwrap();
+        assert_eq!(out["active"], json!(true));
+        assert_eq!(out["emails"][0]["value"], "jyoung@Contoso.com");
+        for absent in [
+            "addresses",
+            "title",
+            "password",
+            "id",
+            "groups",
+            "meta",
+            "roles",
+            "department",
+            "manager",
+        ] {
+            assert!(!out.contains_key(absent), "{absent} should be absent");
+        }
+        assert_eq!(
+            out[URN_ENTERPRISE_USER]["manager"],
+            json!({"value": "123456"})
+        );
+        assert_eq!(out[URN_ENTERPRISE_USER]["employeeNumber"], json!("701984"));
+        check_required(&reg, ResourceKind::User, &out).unwrap();
+    }
+
+    #[test]
+    fn missing_user_name_is_refused() {
+        let reg = Registry::new();
+        let out = normalize_body(&reg, ResourceKind::User, &json!({"displayName": "x"})).unwrap();
+        let e = check_required(&reg, ResourceKind::User, &out).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.detail.contains("userName"));
+        assert!(normalize_body(&reg, ResourceKind::User, &json!([1])).is_err());
+    }
+}
