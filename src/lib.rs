@@ -2,3 +2,5 @@
 //!
 //! Layers, top to bottom (dependencies point down only):
 //! `http` (TLS, routing, auth) → `directory` (operations) → `scim` (pure protocol) and `store` (redb).
+
+pub mod store;
