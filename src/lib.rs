@@ -4,3 +4,4 @@
 //! `http` (TLS, routing, auth) → `directory` (operations) → `scim` (pure protocol) and `store` (redb).
 
 pub mod scim;
+pub mod store;

@@ -1,0 +1,188 @@
+//! The storage layer: records, secondary indexes and group membership in one redb file.
+//!
+//! The store knows stored records (canonical SCIM JSON objects) and the index keys derived from
+//! them; it knows nothing of HTTP or SCIM rules. Each [`Store::write`] is one redb transaction:
+//! a record, its index entries and its membership edges commit together or not at all.
+//!
+//! Layout (see `tables.rs`): `users` and `groups` map id → JSON bytes; `idx_user_name`
+//! (lower-cased, unique), `idx_user_external_id`, `idx_group_external_id` and
+//! `idx_group_display_name` (lower-cased) map keys to ids; `group_members` and `member_groups`
+//! hold each membership edge in both directions, so adding a member costs O(log n) whatever the
+//! group's size and a user's groups are found without scanning; `meta` holds `schema_version`.
+
+// Nothing that disk or data can cause may panic here; tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod error;
+mod query;
+mod read;
+mod record;
+mod tables;
+mod verify;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+pub use error::StoreError;
+pub use read::ReadTx;
+pub use verify::{VerifyReport, MAX_REPORTED_PROBLEMS};
+pub use write::WriteTx;
+
+/// The two resource types the store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A SCIM User.
+    User,
+    /// A SCIM Group.
+    Group,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::User => "User",
+            Kind::Group => "Group",
+        })
+    }
+}
+
+/// An open store: one redb database file, held exclusively by this process.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating the file if it does not exist (its directory must).
+    ///
+    /// All tables are created here, in one write transaction, so that reads never meet a missing
+    /// table. A file written by a newer scimd (higher `schema_version`) is refused, as is a file
+    /// another process has open.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+                path: path.to_path_buf(),
+            },
+            e => StoreError::Open {
+                path: path.to_path_buf(),
+                source: Box::new(e.into()),
+            },
+        })?;
+        init(&db, path)?;
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Begins a read-only snapshot. Keep it short-lived (see [`ReadTx`]).
+    pub fn read(&self) -> Result<ReadTx, StoreError> {
+        Ok(ReadTx {
+            txn: self.db.begin_read()?,
+        })
+    }
+
+    /// Runs `f` in one write transaction: if it returns `Ok` the transaction commits durably
+    /// (redb's default `Durability::Immediate`, one fsync) before this returns; if it returns
+    /// `Err` the transaction is aborted and nothing `f` did is persisted.
+    ///
+    /// Only one write transaction exists at a time; this blocks until the previous one ends.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        // The tables borrow `txn`; they must be closed (dropped) before it can commit, which the
+        // end of this block does.
+        let outcome = match WriteTx::open(&txn) {
+            Ok(mut w) => f(&mut w),
+            Err(e) => Err(E::from(e)),
+        };
+        match outcome {
+            Ok(value) => {
+                txn.commit().map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // An abort that fails still persists nothing: the commit never happened, and
+                // dropping the transaction rolls back too. The caller's error is the one to report.
+                let _ = txn.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks that every index entry points at a live record whose derived key matches, every
+    /// record's keys are indexed, userName is unique, `group_members` and `member_groups` are
+    /// exact mirrors and every membership endpoint exists. Reads one snapshot.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let txn = self.db.begin_read()?;
+        verify::verify(&txn)
+    }
+}
+
+/// Checks or writes `schema_version`, then creates every table, all in one transaction.
+fn init(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        // Version first: a newer layout may have tables of other types, which opening with ours
+        // would report as a confusing type mismatch.
+        let mut meta = txn.open_table(tables::META)?;
+        let found = meta
+            .get(tables::SCHEMA_VERSION_KEY)?
+            .map(|v| v.value().to_owned());
+        match found {
+            None => {
+                meta.insert(
+                    tables::SCHEMA_VERSION_KEY,
+                    tables::SCHEMA_VERSION.to_string().as_str(),
+                )?;
+            }
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n == tables::SCHEMA_VERSION => {}
+                Ok(n) if n > tables::SCHEMA_VERSION => {
+                    return Err(StoreError::UnsupportedSchemaVersion {
+                        path: path.to_path_buf(),
+                        found: v,
+                        supported: tables::SCHEMA_VERSION,
+                    })
+                }
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "{}: unknown schema_version {v:?}",
+                        path.display()
+                    )))
+                }
+            },
+        }
+    }
+    // Opening a table in a write transaction creates it; the handles close at once.
+    drop(WriteTx::open(&txn)?);
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Read helpers shared by [`ReadTx`](super::ReadTx) (read-only tables of a snapshot) and
+//! [`WriteTx`](super::WriteTx) (the writable tables of the open transaction), written once over
+//! redb's `Readable*` traits so both see exactly the same logic.
+
+use std::ops::Bound;
+
+use redb::{ReadableMultimapTable, ReadableTable};
+use serde_json::Value;
+
+use super::record::decode;
+use super::{Kind, StoreError};
+
+/// Any readable primary table: id → JSON bytes.
+pub(super) trait Records: ReadableTable<&'static str, &'static [u8]> {}
+impl<T: ReadableTable<&'static str, &'static [u8]>> Records for T {}
+
+/// Any readable unique index: key → id.
+pub(super) trait Unique: ReadableTable<&'static str, &'static str> {}
+impl<T: ReadableTable<&'static str, &'static str>> Unique for T {}
+
+/// Any readable multimap of strings: key → sorted set of ids.
+pub(super) trait Multi: ReadableMultimapTable<&'static str, &'static str> {}
+impl<T: ReadableMultimapTable<&'static str, &'static str>> Multi for T {}
+
+/// The decoded record `id`, if present.
+pub(super) fn get(t: &impl Records, kind: Kind, id: &str) -> Result<Option<Value>, StoreError> {
+    match t.get(id)? {
+        Some(bytes) => decode(kind, id, bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Whether record `id` is present, without decoding it.
+pub(super) fn exists(t: &impl Records, id: &str) -> Result<bool, StoreError> {
+    Ok(t.get(id)?.is_some())
+}
+
+/// The id a unique index maps `key` to.
+pub(super) fn unique(t: &impl Unique, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(t.get(key)?.map(|id| id.value().to_owned()))
+}
+
+/// All values under `key`, in ascending (byte) order as redb keeps them.
+pub(super) fn values(t: &impl Multi, key: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for v in t.get(key)? {
+        out.push(v?.value().to_owned());
+    }
+    Ok(out)
+}
+
+/// How many values are under `key`; O(1): redb keeps the count with the value set.
+pub(super) fn value_count(t: &impl Multi, key: &str) -> Result<u64, StoreError> {
+    Ok(t.get(key)?.len())
+}
+
+/// Whether `value` is under `key`. redb has no point lookup inside a value set, so this walks
+/// the (sorted) set and stops at the first value not below `value`.
+pub(super) fn contains(t: &impl Multi, key: &str, value: &str) -> Result<bool, StoreError> {
+    for v in t.get(key)? {
+        let v = v?;
+        match v.value().cmp(value) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return Ok(true),
+            std::cmp::Ordering::Greater => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `member_id` is a direct member of `group_id`.
+///
+/// The edge is in both mirror tables, so this walks whichever side is shorter: a user's group
+/// list rather than a million-member group, or a small group rather than a user in thousands.
+pub(super) fn is_member(
+    group_members: &impl Multi,
+    member_groups: &impl Multi,
+    group_id: &str,
+    member_id: &str,
+) -> Result<bool, StoreError> {
+    if value_count(group_members, group_id)? <= value_count(member_groups, member_id)? {
+        contains(group_members, group_id, member_id)
+    } else {
+        contains(member_groups, member_id, group_id)
+    }
+}
+
+/// Visits records in id order strictly after `after`; stops when `f` returns `Ok(false)`.
+pub(super) fn scan(
+    t: &impl Records,
+    kind: Kind,
+    after: Option<&str>,
+    f: &mut dyn FnMut(&str, Value) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let lower = match after {
+        Some(a) => Bound::Excluded(a),
+        None => Bound::Unbounded,
+    };
+    for entry in t.range::<&str>((lower, Bound::Unbounded))? {
+        let (id, bytes) = entry?;
+        let id = id.value();
+        if !f(id, decode(kind, id, bytes.value())?)? {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! [`ReadTx`]: a read-only MVCC snapshot.
+
+use redb::{ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction};
+use serde_json::Value;
+
+use super::tables::{self, MultiDef};
+use super::{query, Kind, StoreError};
+
+/// A consistent, read-only view of the store as of [`Store::read`](super::Store::read).
+///
+/// Keep it short-lived: while it is open redb cannot reuse the pages it sees, so the file grows.
+/// Tables are opened per call, which costs one small lookup and keeps a plain `get` from paying
+/// for tables it does not touch.
+pub struct ReadTx {
+    pub(super) txn: ReadTransaction,
+}
+
+impl ReadTx {
+    fn records(
+        &self,
+        kind: Kind,
+    ) -> Result<ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
+        Ok(self.txn.open_table(tables::records(kind))?)
+    }
+
+    fn multi(
+        &self,
+        def: MultiDef,
+    ) -> Result<ReadOnlyMultimapTable<&'static str, &'static str>, StoreError> {
+        Ok(self.txn.open_multimap_table(def)?)
+    }
+
+    /// The record `id` of `kind`, if it exists.
+    pub fn get(&self, kind: Kind, id: &str) -> Result<Option<Value>, StoreError> {
+        query::get(&self.records(kind)?, kind, id)
+    }
+
+    /// Whether record `id` of `kind` exists.
+    pub fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError> {
+        query::exists(&self.records(kind)?, id)
+    }
+
+    /// The id of the user whose userName equals `user_name` case-insensitively.
+    pub fn user_id_by_name(&self, user_name: &str) -> Result<Option<String>, StoreError> {
+        let t = self.txn.open_table(tables::IDX_USER_NAME)?;
+        query::unique(&t, &user_name.to_lowercase())
+    }
+
+    /// The ids of the records of `kind` whose externalId equals `external_id` exactly, sorted.
+    pub fn ids_by_external_id(
+        &self,
+        kind: Kind,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        query::values(&self.multi(tables::external_ids(kind))?, external_id)
+    }
+
+    /// The ids of the groups whose displayName equals `display_name` case-insensitively, sorted.
+    pub fn group_ids_by_display_name(&self, display_name: &str) -> Result<Vec<String>, StoreError> {
+        let t = self.multi(tables::IDX_GROUP_DISPLAY_NAME)?;
+        query::values(&t, &display_name.to_lowercase())
+    }
+
+    /// How many records of `kind` exist; O(1).
+    pub fn count(&self, kind: Kind) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata;
+        Ok(self.records(kind)?.len()?)
+    }
+
+    /// Visits records in id order starting strictly after `after` (`None` = from the start);
+    /// the callback returns `Ok(false)` to stop, and an error from it is returned as is.
+    pub fn scan(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        f: &mut dyn FnMut(&str, Value) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        query::scan(&self.records(kind)?, kind, after, f)
+    }
+
+    /// The direct member ids of `group_id`, sorted.
+    pub fn members(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
+        query::values(&self.multi(tables::GROUP_MEMBERS)?, group_id)
+    }
+
+    /// Whether `member_id` is a direct member of `group_id`.
+    pub fn is_member(&self, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+        let gm = self.multi(tables::GROUP_MEMBERS)?;
+        let mg = self.multi(tables::MEMBER_GROUPS)?;
+        query::is_member(&gm, &mg, group_id, member_id)
+    }
+
+    /// How many direct members `group_id` has; O(1).
+    pub fn member_count(&self, group_id: &str) -> Result<u64, StoreError> {
+        query::value_count(&self.multi(tables::GROUP_MEMBERS)?, group_id)
+    }
+
+    /// The ids of the groups `member_id` is a direct member of, sorted.
+    pub fn groups_of(&self, member_id: &str) -> Result<Vec<String>, StoreError> {
+        query::values(&self.multi(tables::MEMBER_GROUPS)?, member_id)
+    }
+}

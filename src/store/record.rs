@@ -1,0 +1,90 @@
+//! Records as bytes, and the index keys derived from them.
+//!
+//! Both the writer and `verify` derive keys through [`IndexKeys::of`], so the two can never
+//! disagree about what a record's index entries should be.
+
+use serde_json::Value;
+
+use super::{Kind, StoreError};
+
+/// The top-level attribute holding a user's unique name.
+const USER_NAME: &str = "userName";
+/// The top-level attribute holding a group's name.
+const DISPLAY_NAME: &str = "displayName";
+/// The top-level attribute holding the provisioning client's own id.
+const EXTERNAL_ID: &str = "externalId";
+
+/// The index keys of one record, already normalised (lower-cased where the index is
+/// case-insensitive). `None` means the record has no entry in that index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct IndexKeys {
+    /// `lower(userName)`; users only.
+    pub(super) user_name: Option<String>,
+    /// `displayName` lower-cased; groups only.
+    pub(super) display_name: Option<String>,
+    /// `externalId`, exact: RFC 7643 §3.1 makes externalId caseExact.
+    pub(super) external_id: Option<String>,
+}
+
+impl IndexKeys {
+    /// Derives the index keys of `doc`, a record of `kind`.
+    ///
+    /// An absent or `null` attribute has no key; any other non-string is refused, because a
+    /// key the index cannot hold would make the record unfindable.
+    pub(super) fn of(kind: Kind, doc: &Value) -> Result<IndexKeys, StoreError> {
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| StoreError::InvalidRecord(format!("a {kind} must be a JSON object")))?;
+        let text = |name: &str| -> Result<Option<&str>, StoreError> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(StoreError::InvalidRecord(format!(
+                    "{kind} attribute {name:?} must be a string"
+                ))),
+            }
+        };
+        let external_id = text(EXTERNAL_ID)?.map(str::to_owned);
+        Ok(match kind {
+            Kind::User => IndexKeys {
+                user_name: text(USER_NAME)?.map(str::to_lowercase),
+                display_name: None,
+                external_id,
+            },
+            Kind::Group => IndexKeys {
+                user_name: None,
+                display_name: text(DISPLAY_NAME)?.map(str::to_lowercase),
+                external_id,
+            },
+        })
+    }
+}
+
+/// The userName of a user record as given (not lower-cased), for error messages.
+pub(super) fn user_name_as_given(doc: &Value) -> String {
+    doc.get(USER_NAME)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Serializes a record for storage.
+pub(super) fn encode(kind: Kind, doc: &Value) -> Result<Vec<u8>, StoreError> {
+    // Serializing a `Value` cannot fail in practice (its map keys are strings and its numbers are
+    // finite), but the signature says it can, and this is not the place to find out otherwise.
+    serde_json::to_vec(doc)
+        .map_err(|e| StoreError::InvalidRecord(format!("cannot serialize the {kind}: {e}")))
+}
+
+/// Deserializes a stored record; anything but a JSON object is corruption.
+pub(super) fn decode(kind: Kind, id: &str, bytes: &[u8]) -> Result<Value, StoreError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(StoreError::Corrupt(format!(
+            "{kind} record {id:?} is not a JSON object"
+        ))),
+        Err(e) => Err(StoreError::Corrupt(format!(
+            "{kind} record {id:?} is not valid JSON: {e}"
+        ))),
+    }
+}
