@@ -3,5 +3,6 @@
 //! Layers, top to bottom (dependencies point down only):
 //! `http` (TLS, routing, auth) → `directory` (operations) → `scim` (pure protocol) and `store` (redb).
 
-pub mod scim;
-pub mod store;
+pub mod auth;
+pub mod config;
+pub mod directory;

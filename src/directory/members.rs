@@ -1,0 +1,159 @@
+//! Group membership changes. Members are index entries, never part of the group document:
+//! adding k members costs k index inserts whatever the group's size.
+
+use serde_json::{json, Value};
+
+use super::DirError;
+use crate::scim::compat::OpKind;
+use crate::scim::filter::Filter;
+use crate::scim::patch::{value_eq_ids, Operation};
+use crate::scim::path::PatchPath;
+use crate::scim::schema::Attribute;
+use crate::scim::value::coerce;
+use crate::scim::{Registry, ResourceKind, ScimError};
+use crate::store::{Kind, WriteTx};
+
+#[derive(Debug, Clone)]
+pub(crate) enum MemberChange {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    RemoveMatching(Filter),
+    Clear,
+}
+
+fn members_def(reg: &Registry) -> Result<&Attribute, ScimError> {
+    reg.resolve(ResourceKind::Group, None, "members")
+        .map(|r| r.attr)
+        .ok_or_else(|| ScimError::internal("the Group schema has no members attribute"))
+}
+
+/// The member ids in a `members` value: `[{"value": id, …}]`, one object, or bare strings.
+pub(crate) fn member_ids(reg: &Registry, value: &Value) -> Result<Vec<String>, ScimError> {
+    let def = members_def(reg)?;
+    let Some(Value::Array(items)) = coerce(def, value, "members")? else {
+        return Ok(Vec::new());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.get("value")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    ScimError::invalid_value(format!(
+                        "members[{i}] has no \"value\": each member must name the id of a User or Group"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Turns the PATCH operations that target `members` into membership changes.
+pub(crate) fn changes_from_ops(
+    reg: &Registry,
+    ops: &[Operation],
+) -> Result<Vec<MemberChange>, ScimError> {
+    let mut out = Vec::new();
+    for op in ops {
+        let PatchPath::Attr { filter, sub, attr } = &op.path else {
+            continue;
+        };
+        if attr.sub.is_some() || sub.is_some() {
+            return Err(ScimError::invalid_path(format!(
+                "\"{attr}\": a member's sub-attributes cannot be changed; add or remove the member instead"
+            )));
+        }
+        match (op.op, filter) {
+            (OpKind::Add, None) => {
+                out.push(MemberChange::Add(member_ids(reg, op.value.as_ref().unwrap_or(&Value::Null))?))
+            }
+            (OpKind::Replace, None) => {
+                // Okta, Keycloak and the Netskope SDK send the full member list this way;
+                // an empty list empties the group.
+                out.push(MemberChange::Clear);
+                out.push(MemberChange::Add(member_ids(reg, op.value.as_ref().unwrap_or(&Value::Null))?));
+            }
+            (OpKind::Remove, None) => out.push(MemberChange::Clear),
+            (OpKind::Remove, Some(f)) => match value_eq_ids(f) {
+                Some(ids) => out.push(MemberChange::Remove(ids)),
+                None => out.push(MemberChange::RemoveMatching(f.clone())),
+            },
+            (_, Some(_)) => {
+                return Err(ScimError::invalid_path(
+                    "members cannot be replaced through a filter; remove the matching members and add the new ones",
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that every id to be added is an existing User or Group other than the group itself.
+pub(crate) fn validate_new_members(
+    tx: &WriteTx<'_>,
+    group_id: &str,
+    ids: &[String],
+) -> Result<(), DirError> {
+    for id in ids {
+        if id == group_id {
+            return Err(ScimError::invalid_value(format!(
+                "group {group_id} cannot be a member of itself"
+            ))
+            .into());
+        }
+        if !tx.exists(Kind::User, id)? && !tx.exists(Kind::Group, id)? {
+            return Err(ScimError::invalid_value(format!(
+                "member \"{id}\" is not the id of an existing User or Group; create it first, then add it"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Applies the changes; returns whether membership changed.
+pub(crate) fn apply_changes(
+    reg: &Registry,
+    tx: &mut WriteTx<'_>,
+    group_id: &str,
+    changes: &[MemberChange],
+) -> Result<bool, DirError> {
+    let mut changed = false;
+    for c in changes {
+        match c {
+            MemberChange::Add(ids) => {
+                validate_new_members(tx, group_id, ids)?;
+                for id in ids {
+                    // Re-adding an existing member is a no-op, never a 409 (Entra G5, JumpCloud).
+                    changed |= tx.add_member(group_id, id)?;
+                }
+            }
+            MemberChange::Remove(ids) => {
+                for id in ids {
+                    // Removing a non-member succeeds (Entra G6).
+                    changed |= tx.remove_member(group_id, id)?;
+                }
+            }
+            MemberChange::Clear => changed |= tx.clear_members(group_id)? > 0,
+            MemberChange::RemoveMatching(f) => {
+                let def = members_def(reg)?;
+                let mut doomed = Vec::new();
+                for id in tx.members(group_id)? {
+                    let ty = if tx.exists(Kind::User, &id)? {
+                        "User"
+                    } else {
+                        "Group"
+                    };
+                    if f.matches_element(&json!({"value": id, "type": ty}), def) {
+                        doomed.push(id);
+                    }
+                }
+                for id in doomed {
+                    changed |= tx.remove_member(group_id, &id)?;
+                }
+            }
+        }
+    }
+    Ok(changed)
+}

@@ -1,0 +1,95 @@
+//! The operations: create / get / replace / patch / delete / query for Users and Groups.
+//!
+//! Each applies SCIM rules (via `scim`) and turns them into store writes in one transaction.
+//! Everything here is blocking (redb); the HTTP layer runs it off the async workers.
+
+mod members;
+mod query;
+mod render;
+mod view;
+mod write;
+
+use std::sync::Arc;
+
+use crate::scim::{Registry, ResourceKind, ScimError};
+use crate::store::{Kind, Store, StoreError};
+
+pub use query::{ListParams, DEFAULT_MAX_PAGE};
+
+/// The directory: a store plus the schema registry and the URL resources are published under.
+pub struct Directory {
+    store: Arc<Store>,
+    reg: Registry,
+    base_url: String,
+    max_page: usize,
+}
+
+impl Directory {
+    /// `base_url` is the public SCIM base (`https://host:8443/scim/v2`), used for
+    /// `meta.location`, `$ref` and the `Location` header.
+    pub fn new(store: Arc<Store>, base_url: &str, max_page: usize) -> Directory {
+        Directory {
+            store,
+            reg: Registry::new(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            max_page: max_page.max(1),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.reg
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn max_page(&self) -> usize {
+        self.max_page
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+pub(crate) fn store_kind(kind: ResourceKind) -> Kind {
+    match kind {
+        ResourceKind::User => Kind::User,
+        ResourceKind::Group => Kind::Group,
+    }
+}
+
+/// Storage failures become SCIM errors; a taken userName is the client's 409, anything else is
+/// the server's fault and is logged with the cause.
+pub(crate) fn from_store(e: StoreError) -> ScimError {
+    match e {
+        StoreError::NotFound => ScimError::not_found("the resource does not exist"),
+        StoreError::UserNameTaken { user_name, existing_id } => ScimError::uniqueness(format!(
+            "userName \"{user_name}\" is already taken by User {existing_id} (userName is unique, ignoring case)"
+        )),
+        other => {
+            tracing::error!(error = %other, "store failure");
+            ScimError::new(
+                503,
+                None,
+                format!("the directory store failed ({other}); nothing was changed, retry later"),
+            )
+        }
+    }
+}
+
+/// Lets `Store::write` closures return `ScimError` directly.
+pub(crate) struct DirError(pub ScimError);
+
+impl From<StoreError> for DirError {
+    fn from(e: StoreError) -> Self {
+        DirError(from_store(e))
+    }
+}
+
+impl From<ScimError> for DirError {
+    fn from(e: ScimError) -> Self {
+        DirError(e)
+    }
+}

@@ -1,0 +1,325 @@
+//! Reads: get by id, and filtered, paged listing with a small query planner.
+//!
+//! An equality on an indexed attribute (id, userName, externalId, group displayName) anywhere
+//! in the top-level `and` chain is answered from the index; the full filter is then checked on
+//! those few candidates. Anything else scans in id order with the same evaluator, so both paths
+//! give the same answer.
+
+use serde_json::Value;
+
+use super::render::Derive;
+use super::view::View;
+use super::write::not_found;
+use super::{from_store, store_kind, Directory};
+use crate::scim::discovery::list_response;
+use crate::scim::filter::{self, CompareOp, Filter, Literal};
+use crate::scim::projection::Projection;
+use crate::scim::{ResourceKind, ScimError};
+use crate::store::StoreError;
+
+/// The default and maximum page size when the configuration does not set one.
+pub const DEFAULT_MAX_PAGE: usize = 1000;
+
+/// Query parameters of a list request (RFC 7644 §3.4.2).
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub filter: Option<String>,
+    /// 1-based; values below 1 are read as 1 (RFC 7644 §3.4.2.4).
+    pub start_index: Option<i64>,
+    /// Negative is read as 0; above the maximum is clamped to it.
+    pub count: Option<i64>,
+    pub attributes: Option<String>,
+    pub excluded_attributes: Option<String>,
+}
+
+/// How a filter will be answered.
+#[derive(Debug, Clone, PartialEq)]
+enum Plan {
+    Index(Indexed, String),
+    Scan,
+}
+
+impl Directory {
+    /// GET by id.
+    pub fn get(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> Result<Value, ScimError> {
+        let projection = Projection::parse(&self.reg, kind, attributes, excluded)?;
+        let tx = self.store.read().map_err(from_store)?;
+        let doc = tx
+            .get(store_kind(kind), id)
+            .map_err(from_store)?
+            .ok_or_else(|| not_found(kind, id))?;
+        let derive = derive_for(&projection);
+        let full = self.render(&tx, kind, doc, derive)?;
+        Ok(projection.apply(&self.reg, kind, full))
+    }
+
+    /// GET on the collection: a ListResponse.
+    pub fn list(&self, kind: ResourceKind, params: &ListParams) -> Result<Value, ScimError> {
+        let projection = Projection::parse(
+            &self.reg,
+            kind,
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
+        let filter = match params.filter.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let f = filter::parse(text)?;
+                f.check(&self.reg, kind)?;
+                Some(f)
+            }
+        };
+        let start = params.start_index.unwrap_or(1).max(1) as u64;
+        let count = params
+            .count
+            .unwrap_or(self.max_page as i64)
+            .clamp(0, self.max_page as i64) as u64;
+        let derive = derive_for(&projection);
+        let needs = filter
+            .as_ref()
+            .map(|f| needs_derived(f, kind))
+            .unwrap_or(false);
+
+        let tx = self.store.read().map_err(from_store)?;
+        let sk = store_kind(kind);
+        let mut page: Vec<Value> = Vec::new();
+        let mut total: u64 = 0;
+        // Each match is numbered; only those inside [start, start + count) are rendered.
+        let mut take = |doc: Value, total: &mut u64| -> Result<(), ScimError> {
+            *total += 1;
+            if *total >= start && *total < start + count {
+                let full = self.render(&tx, kind, doc, derive)?;
+                page.push(projection.apply(&self.reg, kind, full));
+            }
+            Ok(())
+        };
+        match &filter {
+            None => {
+                // Without a filter only the page is read; the total is the table's length.
+                let skip = start - 1;
+                let mut seen: u64 = 0;
+                let mut docs = Vec::new();
+                tx.scan(sk, None, &mut |_, doc| {
+                    seen += 1;
+                    if seen > skip {
+                        if docs.len() as u64 >= count {
+                            return Ok(false);
+                        }
+                        docs.push(doc);
+                    }
+                    Ok(true)
+                })
+                .map_err(from_store)?;
+                total = tx.count(sk).map_err(from_store)?;
+                for doc in docs {
+                    let full = self.render(&tx, kind, doc, derive)?;
+                    page.push(projection.apply(&self.reg, kind, full));
+                }
+            }
+            Some(f) => match plan(f, kind) {
+                Plan::Index(index, value) => {
+                    let mut ids = self.lookup(&tx, kind, index, value)?;
+                    ids.sort();
+                    ids.dedup();
+                    for id in ids {
+                        let Some(doc) = tx.get(sk, &id).map_err(from_store)? else {
+                            continue;
+                        };
+                        if self.eval(&tx, kind, f, &doc, needs)? {
+                            take(doc, &mut total)?;
+                        }
+                    }
+                }
+                Plan::Scan => {
+                    let mut failure: Option<ScimError> = None;
+                    tx.scan(sk, None, &mut |_, doc| {
+                        match self.eval(&tx, kind, f, &doc, needs) {
+                            Ok(true) => {
+                                if let Err(e) = take(doc, &mut total) {
+                                    failure = Some(e);
+                                    return Ok(false);
+                                }
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                failure = Some(e);
+                                return Ok(false);
+                            }
+                        }
+                        Ok::<bool, StoreError>(true)
+                    })
+                    .map_err(from_store)?;
+                    if let Some(e) = failure {
+                        return Err(e);
+                    }
+                }
+            },
+        }
+        Ok(list_response(page, total, start))
+    }
+
+    /// Candidate ids from the index the plan chose.
+    fn lookup(
+        &self,
+        tx: &dyn View,
+        kind: ResourceKind,
+        attr: Indexed,
+        value: String,
+    ) -> Result<Vec<String>, ScimError> {
+        let sk = store_kind(kind);
+        Ok(match attr {
+            Indexed::Id => {
+                if tx.exists(sk, &value).map_err(from_store)? {
+                    vec![value]
+                } else {
+                    Vec::new()
+                }
+            }
+            Indexed::UserName => tx
+                .user_id_by_name(&value)
+                .map_err(from_store)?
+                .into_iter()
+                .collect(),
+            Indexed::ExternalId => tx.ids_by_external_id(sk, &value).map_err(from_store)?,
+            Indexed::DisplayName => tx.group_ids_by_display_name(&value).map_err(from_store)?,
+        })
+    }
+
+    /// Evaluates `f` on a stored document, adding derived attributes first when `f` needs them.
+    fn eval(
+        &self,
+        tx: &dyn View,
+        kind: ResourceKind,
+        f: &Filter,
+        doc: &Value,
+        needs_derived: bool,
+    ) -> Result<bool, ScimError> {
+        if !needs_derived {
+            return Ok(f.matches(doc, &self.reg, kind));
+        }
+        let full = self.render(tx, kind, doc.clone(), Derive::ALL)?;
+        Ok(f.matches(&full, &self.reg, kind))
+    }
+}
+
+fn derive_for(p: &Projection) -> Derive {
+    Derive {
+        members: !p.excludes("members"),
+        groups: !p.excludes("groups"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Indexed {
+    Id,
+    UserName,
+    ExternalId,
+    DisplayName,
+}
+
+/// The most selective indexed equality in the top-level `and` chain, if any.
+fn indexed_eq(f: &Filter, kind: ResourceKind) -> Option<(Indexed, String)> {
+    let mut found: Vec<(Indexed, String)> = Vec::new();
+    collect_conjuncts(f, kind, &mut found);
+    let rank = |i: &Indexed| match i {
+        Indexed::Id => 0,
+        Indexed::UserName => 1,
+        Indexed::DisplayName => 2,
+        Indexed::ExternalId => 3,
+    };
+    found.into_iter().min_by_key(|(i, _)| rank(i))
+}
+
+fn collect_conjuncts(f: &Filter, kind: ResourceKind, out: &mut Vec<(Indexed, String)>) {
+    match f {
+        Filter::And(a, b) => {
+            collect_conjuncts(a, kind, out);
+            collect_conjuncts(b, kind, out);
+        }
+        Filter::Compare {
+            attr,
+            op: CompareOp::Eq,
+            value: Literal::String(s),
+        } if attr.sub.is_none() => {
+            let core = attr
+                .urn
+                .as_deref()
+                .is_none_or(|u| u.eq_ignore_ascii_case(kind.core_urn()));
+            if !core {
+                return;
+            }
+            let name = attr.name.as_str();
+            let which = if name.eq_ignore_ascii_case("id") {
+                Some(Indexed::Id)
+            } else if name.eq_ignore_ascii_case("externalId") {
+                Some(Indexed::ExternalId)
+            } else if kind == ResourceKind::User && name.eq_ignore_ascii_case("userName") {
+                Some(Indexed::UserName)
+            } else if kind == ResourceKind::Group && name.eq_ignore_ascii_case("displayName") {
+                Some(Indexed::DisplayName)
+            } else {
+                None
+            };
+            if let Some(w) = which {
+                out.push((w, s.clone()));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn plan(f: &Filter, kind: ResourceKind) -> Plan {
+    match indexed_eq(f, kind) {
+        Some((i, v)) => Plan::Index(i, v),
+        None => Plan::Scan,
+    }
+}
+
+/// Whether the filter refers to a derived attribute (`User.groups`, `Group.members`).
+fn needs_derived(f: &Filter, kind: ResourceKind) -> bool {
+    let derived = match kind {
+        ResourceKind::User => "groups",
+        ResourceKind::Group => "members",
+    };
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => needs_derived(a, kind) || needs_derived(b, kind),
+        Filter::Not(a) => needs_derived(a, kind),
+        Filter::Present(p)
+        | Filter::Compare { attr: p, .. }
+        | Filter::ValuePath { attr: p, .. } => p.name.eq_ignore_ascii_case(derived),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planner_picks_the_most_selective_index() {
+        let f = filter::parse(r#"externalId eq "e" and userName eq "u""#).unwrap();
+        assert_eq!(
+            indexed_eq(&f, ResourceKind::User),
+            Some((Indexed::UserName, "u".into()))
+        );
+        let g = filter::parse(r#"userName eq "u" or active eq true"#).unwrap();
+        assert_eq!(plan(&g, ResourceKind::User), Plan::Scan);
+        let h = filter::parse(r#"displayName eq "Sales""#).unwrap();
+        assert_eq!(
+            indexed_eq(&h, ResourceKind::Group),
+            Some((Indexed::DisplayName, "Sales".into()))
+        );
+        assert_eq!(indexed_eq(&h, ResourceKind::User), None);
+        let i = filter::parse(r#"id eq "x" and members eq "u""#).unwrap();
+        assert!(needs_derived(&i, ResourceKind::Group));
+        assert_eq!(
+            indexed_eq(&i, ResourceKind::Group),
+            Some((Indexed::Id, "x".into()))
+        );
+    }
+}

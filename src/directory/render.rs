@@ -1,0 +1,106 @@
+//! The full representation of a stored resource: the document plus what the server derives
+//! (`meta.location`, `User.groups`, `Group.members`).
+
+use serde_json::{json, Map, Value};
+
+use super::view::View;
+use super::{from_store, Directory};
+use crate::scim::{ResourceKind, ScimError};
+use crate::store::Kind;
+
+/// Which derived attributes to compute; `members` of a large group is worth skipping when the
+/// client excluded it (Entra always sends `excludedAttributes=members`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Derive {
+    pub members: bool,
+    pub groups: bool,
+}
+
+impl Derive {
+    pub const ALL: Derive = Derive {
+        members: true,
+        groups: true,
+    };
+}
+
+impl Directory {
+    pub(crate) fn location(&self, kind: ResourceKind, id: &str) -> String {
+        format!("{}/{}/{id}", self.base_url, kind.endpoint())
+    }
+
+    /// Adds the derived attributes to a stored document.
+    pub(crate) fn render(
+        &self,
+        view: &dyn View,
+        kind: ResourceKind,
+        mut doc: Value,
+        derive: Derive,
+    ) -> Result<Value, ScimError> {
+        let id = doc
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let location = self.location(kind, &id);
+        let Value::Object(obj) = &mut doc else {
+            return Err(ScimError::internal("stored resource is not an object"));
+        };
+        match kind {
+            ResourceKind::User if derive.groups => {
+                let groups = view.groups_of(&id).map_err(from_store)?;
+                if !groups.is_empty() {
+                    let mut list = Vec::with_capacity(groups.len());
+                    for gid in groups {
+                        let mut entry = Map::new();
+                        entry.insert("value".into(), json!(gid));
+                        entry.insert(
+                            "$ref".into(),
+                            json!(self.location(ResourceKind::Group, &gid)),
+                        );
+                        if let Some(name) = view
+                            .get(Kind::Group, &gid)
+                            .map_err(from_store)?
+                            .and_then(|g| g.get("displayName").cloned())
+                        {
+                            entry.insert("display".into(), name);
+                        }
+                        entry.insert("type".into(), json!("direct"));
+                        list.push(Value::Object(entry));
+                    }
+                    insert_before_meta(obj, "groups", Value::Array(list));
+                }
+            }
+            ResourceKind::Group if derive.members => {
+                let members = view.members(&id).map_err(from_store)?;
+                let mut list = Vec::with_capacity(members.len());
+                for mid in members {
+                    let member_kind = if view.exists(Kind::User, &mid).map_err(from_store)? {
+                        ResourceKind::User
+                    } else {
+                        ResourceKind::Group
+                    };
+                    list.push(json!({
+                        "value": mid,
+                        "$ref": self.location(member_kind, &mid),
+                        "type": member_kind.name(),
+                    }));
+                }
+                insert_before_meta(obj, "members", Value::Array(list));
+            }
+            _ => {}
+        }
+        if let Some(Value::Object(meta)) = obj.get_mut("meta") {
+            meta.insert("location".into(), Value::String(location));
+        }
+        Ok(doc)
+    }
+}
+
+/// Keeps `meta` last in the output, where people expect it.
+fn insert_before_meta(obj: &mut Map<String, Value>, key: &str, value: Value) {
+    let meta = obj.remove("meta");
+    obj.insert(key.to_string(), value);
+    if let Some(m) = meta {
+        obj.insert("meta".into(), m);
+    }
+}

@@ -1,0 +1,208 @@
+//! The writes: create, replace (PUT), patch and delete. Each is one store transaction; a refusal
+//! returns before anything is written, so the store is left exactly as it was.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::members::{apply_changes, changes_from_ops, member_ids, MemberChange};
+use super::render::Derive;
+use super::{store_kind, DirError, Directory};
+use crate::scim::patch::{self, Operation};
+use crate::scim::resource::{assemble, check_required, meta_str, normalize_body, writable_part};
+use crate::scim::value::format_datetime;
+use crate::scim::{ResourceKind, ScimError};
+use crate::store::WriteTx;
+
+/// What a write returns: the resource as stored, rendered.
+pub struct Written {
+    pub resource: Value,
+    pub location: String,
+}
+
+fn now() -> String {
+    format_datetime(OffsetDateTime::now_utc())
+}
+
+/// Finds `members` in a body, whatever its case; `None` when the key is absent.
+fn body_members(body: &Value) -> Option<&Value> {
+    body.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("members"))
+        .map(|(_, v)| v)
+}
+
+fn user_name(attrs: &serde_json::Map<String, Value>) -> Option<&str> {
+    attrs.get("userName").and_then(Value::as_str)
+}
+
+/// 409 when `name` belongs to a user other than `me` (case-insensitive, RFC 7643 §4.1.1).
+fn check_user_name_free(tx: &WriteTx<'_>, name: &str, me: Option<&str>) -> Result<(), DirError> {
+    if let Some(owner) = tx.user_id_by_name(name)? {
+        if Some(owner.as_str()) != me {
+            return Err(ScimError::uniqueness(format!(
+                "userName \"{name}\" is already taken by User {owner} (userName is unique, ignoring case)"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+impl Directory {
+    /// POST: creates a resource with a server-assigned id (a client-sent `id` is ignored).
+    pub fn create(&self, kind: ResourceKind, body: &Value) -> Result<Written, ScimError> {
+        let attrs = normalize_body(&self.reg, kind, body)?;
+        check_required(&self.reg, kind, &attrs)?;
+        let members = match (kind, body_members(body)) {
+            (ResourceKind::Group, Some(v)) => member_ids(&self.reg, v)?,
+            _ => Vec::new(),
+        };
+        // UUIDv7: time-ordered, so ids give a stable listing order and load fast (STACK.md §4).
+        let id = uuid::Uuid::now_v7().to_string();
+        let ts = now();
+        let doc = assemble(&self.reg, kind, &id, &attrs, &ts, &ts);
+        let resource = self
+            .store
+            .write(|tx| {
+                if let Some(name) = user_name(&attrs) {
+                    check_user_name_free(tx, name, None)?;
+                }
+                tx.insert(store_kind(kind), &id, &doc)?;
+                if !members.is_empty() {
+                    apply_changes(&self.reg, tx, &id, &[MemberChange::Add(members)])?;
+                }
+                Ok::<_, DirError>(self.render(tx, kind, doc.clone(), Derive::ALL)?)
+            })
+            .map_err(|e| e.0)?;
+        Ok(Written {
+            location: self.location(kind, &id),
+            resource,
+        })
+    }
+
+    /// PUT: replaces the client-writable attributes. Read-only attributes in the body are
+    /// ignored. `members` absent keeps the members; `members: []` empties the group.
+    /// `active` absent keeps the current state, so a PUT that forgets it never disables anyone.
+    pub fn replace(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+    ) -> Result<Written, ScimError> {
+        let mut attrs = normalize_body(&self.reg, kind, body)?;
+        check_required(&self.reg, kind, &attrs)?;
+        let members = match (kind, body_members(body)) {
+            (ResourceKind::Group, Some(v)) => Some(member_ids(&self.reg, v)?),
+            _ => None,
+        };
+        let resource = self
+            .store
+            .write(|tx| {
+                let old = tx
+                    .get(store_kind(kind), id)?
+                    .ok_or_else(|| not_found(kind, id))?;
+                if kind == ResourceKind::User && !attrs.contains_key("active") {
+                    if let Some(a) = old.get("active") {
+                        attrs.insert("active".into(), a.clone());
+                    }
+                }
+                if let Some(name) = user_name(&attrs) {
+                    check_user_name_free(tx, name, Some(id))?;
+                }
+                let created = meta_str(&old, "created").unwrap_or_default().to_string();
+                let mut member_changed = false;
+                if let Some(m) = &members {
+                    member_changed = apply_changes(
+                        &self.reg,
+                        tx,
+                        id,
+                        &[MemberChange::Clear, MemberChange::Add(m.clone())],
+                    )?;
+                }
+                let doc = if writable_part(&old) == attrs && !member_changed {
+                    old
+                } else {
+                    let doc = assemble(&self.reg, kind, id, &attrs, &created, &now());
+                    tx.update(store_kind(kind), id, &doc)?;
+                    doc
+                };
+                Ok::<_, DirError>(self.render(tx, kind, doc, Derive::ALL)?)
+            })
+            .map_err(|e| e.0)?;
+        Ok(Written {
+            location: self.location(kind, id),
+            resource,
+        })
+    }
+
+    /// PATCH: applies the operations in order, all or nothing. Returns the resource unless
+    /// `render` is false (groups answer 204, so a million-member group is never serialized).
+    pub fn patch(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        render: bool,
+    ) -> Result<Option<Written>, ScimError> {
+        let ops = patch::parse_request(&self.reg, kind, body)?;
+        let (member_ops, doc_ops): (Vec<Operation>, Vec<Operation>) = ops
+            .into_iter()
+            .partition(|op| kind == ResourceKind::Group && op.targets(&self.reg, kind, "members"));
+        let member_changes = changes_from_ops(&self.reg, &member_ops)?;
+        let resource = self
+            .store
+            .write(|tx| {
+                let old = tx
+                    .get(store_kind(kind), id)?
+                    .ok_or_else(|| not_found(kind, id))?;
+                let old_attrs = writable_part(&old);
+                let mut attrs = old_attrs.clone();
+                patch::apply(&self.reg, kind, &mut attrs, &doc_ops)?;
+                if let Some(name) = user_name(&attrs) {
+                    if user_name(&old_attrs) != Some(name) {
+                        check_user_name_free(tx, name, Some(id))?;
+                    }
+                }
+                let member_changed = apply_changes(&self.reg, tx, id, &member_changes)?;
+                let doc = if attrs == old_attrs && !member_changed {
+                    old
+                } else {
+                    let created = meta_str(&old, "created").unwrap_or_default().to_string();
+                    let doc = assemble(&self.reg, kind, id, &attrs, &created, &now());
+                    tx.update(store_kind(kind), id, &doc)?;
+                    doc
+                };
+                if render {
+                    Ok::<_, DirError>(Some(self.render(tx, kind, doc, Derive::ALL)?))
+                } else {
+                    Ok(None)
+                }
+            })
+            .map_err(|e| e.0)?;
+        Ok(resource.map(|resource| Written {
+            location: self.location(kind, id),
+            resource,
+        }))
+    }
+
+    /// DELETE: removes the resource, its index entries and every membership edge it has.
+    pub fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), ScimError> {
+        self.store
+            .write(|tx| {
+                if tx.delete(store_kind(kind), id)? {
+                    Ok(())
+                } else {
+                    Err(DirError(not_found(kind, id)))
+                }
+            })
+            .map_err(|e| e.0)
+    }
+}
+
+pub(crate) fn not_found(kind: ResourceKind, id: &str) -> ScimError {
+    ScimError::not_found(format!(
+        "{} \"{}\" not found: it does not exist or was deleted",
+        kind.name(),
+        crate::scim::value::truncate(id, 80)
+    ))
+}

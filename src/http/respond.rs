@@ -1,0 +1,63 @@
+//! Building responses: SCIM JSON bodies, errors, and the headers every response carries.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::Value;
+
+use crate::scim::ScimError;
+
+pub type Body = Full<Bytes>;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// A JSON response with `Content-Type: application/scim+json` (Entra requires it on every response).
+pub fn json(status: u16, body: &Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp
+}
+
+pub fn no_content() -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+/// A SCIM Error response. 401 carries `WWW-Authenticate: Bearer` (RFC 6750 §3).
+pub fn error(e: &ScimError) -> Response<Body> {
+    let mut resp = json(e.status, &e.to_json());
+    if e.status == 401 {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"scimd\""),
+        );
+    }
+    resp
+}
+
+pub fn with_location(mut resp: Response<Body>, location: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// 405 with the methods that do work on this endpoint.
+pub fn method_not_allowed(
+    method: &http::Method,
+    path: &str,
+    allow: &'static str,
+) -> Response<Body> {
+    let mut resp = error(&ScimError::new(
+        405,
+        None,
+        format!("{method} is not supported on {path}; use {allow}"),
+    ));
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}

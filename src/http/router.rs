@@ -1,0 +1,316 @@
+//! Routing and the request pipeline: authenticate, route, read, call the directory, respond.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use super::request::{check_content_type, parse_json, read_body, Query, MAX_BODY_BYTES};
+use super::respond::{self, Body};
+use crate::auth::TokenRegistry;
+use crate::directory::{Directory, ListParams};
+use crate::scim::compat::MAX_OPERATIONS;
+use crate::scim::discovery::{self, Capabilities};
+use crate::scim::{ResourceKind, ScimError};
+
+/// Everything a request needs, shared by all connections.
+pub struct App {
+    pub dir: Arc<Directory>,
+    pub tokens: TokenRegistry,
+    /// Where the SCIM endpoints live, e.g. `/scim/v2`; empty for the root.
+    pub base_path: String,
+}
+
+/// The route a path resolves to, below the base path.
+#[derive(Debug, PartialEq)]
+enum Route {
+    Collection(ResourceKind),
+    Resource(ResourceKind, String),
+    ServiceProviderConfig,
+    ResourceTypes(Option<String>),
+    Schemas(Option<String>),
+    NotFound,
+}
+
+fn kind_of(segment: &str) -> Option<ResourceKind> {
+    // Resource names are matched without case: scripts written for servers with lowercase
+    // endpoints (INTEROP Part B §5.3) still work.
+    if segment.eq_ignore_ascii_case("Users") {
+        Some(ResourceKind::User)
+    } else if segment.eq_ignore_ascii_case("Groups") {
+        Some(ResourceKind::Group)
+    } else {
+        None
+    }
+}
+
+fn decode(segment: &str) -> String {
+    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn route(rest: &str) -> Route {
+    // Collapse empty segments: a Tenant URL typed with a trailing slash gives `//Users`.
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [c] if kind_of(c).is_some() => kind_of(c).map(Route::Collection).unwrap_or(Route::NotFound),
+        [c, id] => match kind_of(c) {
+            Some(k) => Route::Resource(k, decode(id)),
+            None if c.eq_ignore_ascii_case("ResourceTypes") => {
+                Route::ResourceTypes(Some(decode(id)))
+            }
+            None if c.eq_ignore_ascii_case("Schemas") => Route::Schemas(Some(decode(id))),
+            None => Route::NotFound,
+        },
+        [c] if c.eq_ignore_ascii_case("ServiceProviderConfig") => Route::ServiceProviderConfig,
+        [c] if c.eq_ignore_ascii_case("ResourceTypes") => Route::ResourceTypes(None),
+        [c] if c.eq_ignore_ascii_case("Schemas") => Route::Schemas(None),
+        _ => Route::NotFound,
+    }
+}
+
+/// Who is calling, for logs: the token's configured name, never the token.
+fn authenticate<'a>(app: &'a App, req: &Request<Incoming>) -> Result<&'a str, ScimError> {
+    let headers = req.headers();
+    let presented = if let Some(v) = headers.get(http::header::AUTHORIZATION) {
+        let v = v.to_str().unwrap_or_default().trim();
+        match v.split_once(' ') {
+            Some((scheme, tok)) if scheme.eq_ignore_ascii_case("Bearer") => tok.trim().to_string(),
+            _ => {
+                return Err(ScimError::new(
+                    401,
+                    None,
+                    "the Authorization header must be \"Bearer <token>\"",
+                ))
+            }
+        }
+    } else if let Some(v) = headers.get("netskope-api-token") {
+        // Netskope's tooling sends its token in this header instead (INTEROP Part B §1.1).
+        v.to_str().unwrap_or_default().trim().to_string()
+    } else {
+        return Err(ScimError::new(
+            401,
+            None,
+            "authentication required: send \"Authorization: Bearer <token>\" with a token issued by `scimd token issue`",
+        ));
+    };
+    app.tokens
+        .authenticate(&presented)
+        .ok_or_else(|| ScimError::new(401, None, "the bearer token is not valid"))
+}
+
+/// Handles one request; never fails (every failure is a SCIM Error response).
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::now_v7().simple().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut who = "-".to_string();
+    let resp = match dispatch(&app, req, &mut who).await {
+        Ok(r) => r,
+        Err(e) => respond::error(&e),
+    };
+    let status = resp.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(request_id, token = %who, %method, path, status, latency_ms, "request failed");
+    } else {
+        tracing::info!(request_id, token = %who, %method, path, status, latency_ms, "request");
+    }
+    Ok(resp)
+}
+
+async fn dispatch(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    who: &mut String,
+) -> Result<Response<Body>, ScimError> {
+    let path = req.uri().path().to_string();
+    let rest = match path.strip_prefix(app.base_path.as_str()) {
+        Some(r) if r.is_empty() || r.starts_with('/') => r.to_string(),
+        _ => {
+            return Err(ScimError::not_found(format!(
+                "no SCIM endpoint at {path}; the base URL is {}",
+                app.dir.base_url()
+            )))
+        }
+    };
+    let name = authenticate(app, &req)?;
+    *who = name.to_string();
+    let method = req.method().clone();
+    let query = Query::parse(req.uri().query());
+    let dir = app.dir.clone();
+    let full_path = path.clone();
+
+    match route(&rest) {
+        Route::NotFound => Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
+        Route::ServiceProviderConfig => {
+            only_get(&method, &full_path)?;
+            let caps = Capabilities {
+                max_results: dir.max_page(),
+                max_patch_operations: MAX_OPERATIONS,
+                max_payload_size: MAX_BODY_BYTES,
+            };
+            let loc = format!("{}/ServiceProviderConfig", dir.base_url());
+            Ok(respond::json(
+                200,
+                &discovery::service_provider_config(&caps, &loc),
+            ))
+        }
+        Route::ResourceTypes(id) => {
+            only_get(&method, &full_path)?;
+            let all = discovery::resource_types(dir.registry(), dir.base_url());
+            one_or_list(all, id, "ResourceType")
+        }
+        Route::Schemas(id) => {
+            only_get(&method, &full_path)?;
+            let all = discovery::schemas(dir.registry(), dir.base_url());
+            one_or_list(all, id, "Schema")
+        }
+        Route::Collection(kind) => match method {
+            Method::GET => {
+                let params = ListParams {
+                    filter: query.get("filter").map(str::to_string),
+                    start_index: query.int("startIndex")?,
+                    count: query.int("count")?,
+                    attributes: query.get("attributes").map(str::to_string),
+                    excluded_attributes: query.get("excludedAttributes").map(str::to_string),
+                };
+                let list = blocking(move || dir.list(kind, &params)).await?;
+                Ok(respond::json(200, &list))
+            }
+            Method::POST => {
+                let body = json_body(req).await?;
+                let w = blocking(move || dir.create(kind, &body)).await?;
+                Ok(respond::with_location(
+                    respond::json(201, &w.resource),
+                    &w.location,
+                ))
+            }
+            _ => Ok(respond::method_not_allowed(
+                &method,
+                &full_path,
+                "GET, POST",
+            )),
+        },
+        Route::Resource(kind, id) => match method {
+            Method::GET => {
+                let attrs = query.get("attributes").map(str::to_string);
+                let excl = query.get("excludedAttributes").map(str::to_string);
+                let v =
+                    blocking(move || dir.get(kind, &id, attrs.as_deref(), excl.as_deref())).await?;
+                Ok(respond::json(200, &v))
+            }
+            Method::PUT => {
+                let body = json_body(req).await?;
+                let w = blocking(move || dir.replace(kind, &id, &body)).await?;
+                Ok(respond::with_location(
+                    respond::json(200, &w.resource),
+                    &w.location,
+                ))
+            }
+            Method::PATCH => {
+                let body = json_body(req).await?;
+                // Users answer 200 with the resource (Entra's documented form); groups answer
+                // 204, so a PATCH on a huge group never serializes its member list.
+                let render = kind == ResourceKind::User;
+                let w = blocking(move || dir.patch(kind, &id, &body, render)).await?;
+                Ok(match w {
+                    Some(w) => respond::with_location(respond::json(200, &w.resource), &w.location),
+                    None => respond::no_content(),
+                })
+            }
+            Method::DELETE => {
+                blocking(move || dir.delete(kind, &id)).await?;
+                Ok(respond::no_content())
+            }
+            _ => Ok(respond::method_not_allowed(
+                &method,
+                &full_path,
+                "GET, PUT, PATCH, DELETE",
+            )),
+        },
+    }
+}
+
+fn only_get(method: &Method, path: &str) -> Result<(), ScimError> {
+    if method == Method::GET {
+        Ok(())
+    } else {
+        Err(ScimError::new(
+            405,
+            None,
+            format!("{method} is not supported on {path}; it is read-only (GET)"),
+        ))
+    }
+}
+
+fn one_or_list(
+    all: Vec<Value>,
+    id: Option<String>,
+    what: &str,
+) -> Result<Response<Body>, ScimError> {
+    match id {
+        None => {
+            let n = all.len() as u64;
+            Ok(respond::json(200, &discovery::list_response(all, n, 1)))
+        }
+        Some(id) => all
+            .into_iter()
+            .find(|v| {
+                v.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+            })
+            .map(|v| respond::json(200, &v))
+            .ok_or_else(|| ScimError::not_found(format!("{what} \"{id}\" not found"))),
+    }
+}
+
+async fn json_body(req: Request<Incoming>) -> Result<Value, ScimError> {
+    check_content_type(req.headers())?;
+    let bytes = read_body(req.into_body()).await?;
+    parse_json(&bytes)
+}
+
+/// Runs a directory call (blocking redb work) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
+) -> Result<T, ScimError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "directory task failed");
+        ScimError::internal("the request could not be completed; nothing was acknowledged")
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/Users"), Route::Collection(ResourceKind::User));
+        assert_eq!(route("//users/"), Route::Collection(ResourceKind::User));
+        assert_eq!(
+            route("/Groups/a%20b"),
+            Route::Resource(ResourceKind::Group, "a b".into())
+        );
+        assert_eq!(
+            route("/ServiceProviderConfig"),
+            Route::ServiceProviderConfig
+        );
+        assert_eq!(
+            route("/Schemas/urn:x"),
+            Route::Schemas(Some("urn:x".into()))
+        );
+        assert_eq!(route("/Users/1/x"), Route::NotFound);
+        assert_eq!(route(""), Route::NotFound);
+    }
+}

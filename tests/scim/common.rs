@@ -1,0 +1,174 @@
+//! A real scimd server in-process: real TLS (a generated certificate), real HTTP, a real redb
+//! file in a temp dir, talked to with reqwest.
+
+use std::sync::Once;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+
+use scimd::config::{Config, TokenSettings};
+use scimd::http::Running;
+
+pub struct TestServer {
+    pub base: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    running: Option<Running>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+static CRYPTO: Once = Once::new();
+
+pub fn install_crypto() {
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        install_crypto();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key, _) = scimd::tls::ensure_self_signed(&dir.path().join("tls")).expect("cert");
+        let token = scimd::auth::generate_secret().expect("secret");
+        let sha = scimd::auth::sha256_hex(&token);
+        let mut sha256 = [0u8; 32];
+        hex::decode_to_slice(&sha, &mut sha256).expect("hex");
+        let tokens = vec![TokenSettings {
+            name: "test".into(),
+            sha256,
+        }];
+        let mut config = Config::embedded_default(dir.path(), tokens, cert.clone(), key);
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        let running = scimd::http::start(&config).await.expect("server starts");
+        let base = running.base_url.clone();
+        let pem = std::fs::read(&cert).expect("read cert");
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+            .build()
+            .expect("client");
+        TestServer {
+            base,
+            token,
+            client,
+            dir,
+            running: Some(running),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/scim+json")
+                .body(serde_json::to_vec(&b).expect("json"));
+        }
+        let resp = req.send().await.expect("request");
+        Reply::from(resp).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn user(&self, user_name: &str) -> String {
+        let r = self
+            .post("/Users", serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Creates a group and returns its id.
+    pub async fn group(&self, name: &str) -> String {
+        let r = self
+            .post("/Groups", serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+}
+
+impl Reply {
+    pub async fn from(resp: reqwest::Response) -> Reply {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Asserts a SCIM error with this status (and scimType, when given).
+    pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(
+            self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status.to_string(), "{}", self.body);
+        if let Some(t) = scim_type {
+            assert_eq!(self.body["scimType"], t, "{}", self.body);
+        }
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            self.body
+        );
+        assert_eq!(self.content_type(), "application/scim+json");
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// URL-encodes a filter the way Entra sends it (`+` for spaces, `%22` for quotes).
+pub fn q(filter: &str) -> String {
+    form_urlencoded::byte_serialize(filter.as_bytes()).collect()
+}

@@ -1,0 +1,4 @@
+//! Integration tests: the real server over real TLS and HTTP, with a real redb file.
+
+mod common;
+mod entra;
