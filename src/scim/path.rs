@@ -25,9 +25,9 @@ impl AttrPath {
     /// Parses an attribute path. The URN, when present, ends at the last `:` (attribute names
     /// cannot contain one), so `urn:…:enterprise:2.0:User:manager.value` splits correctly.
     pub fn parse(text: &str) -> Result<AttrPath, String> {
-        let (urn, rest) = if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") {
-            match text.rfind(':') {
-                Some(i) if i + 1 < text.len() => (Some(text[..i].to_string()), &text[i + 1..]),
+        let (urn, rest) = if has_urn_prefix(text) {
+            match text.rsplit_once(':') {
+                Some((urn, name)) if !name.is_empty() => (Some(urn.to_string()), name),
                 _ => return Err(format!("\"{text}\" has a schema URN but no attribute name")),
             }
         } else {
@@ -64,6 +64,14 @@ impl std::fmt::Display for AttrPath {
         }
         Ok(())
     }
+}
+
+/// Whether `text` starts with `urn:` in any case.
+pub fn has_urn_prefix(text: &str) -> bool {
+    text.len() > 4
+        && text
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// ATTRNAME = ALPHA *(nameChar), plus `$ref` (RFC 7643 §2.1, RFC 7644 §3.10).
@@ -111,7 +119,7 @@ impl PatchPath {
         }
         let invalid =
             |why: String| ScimError::invalid_path(format!("invalid path \"{text}\": {why}"));
-        match text.find('[') {
+        match text.split_once('[') {
             None => {
                 let attr = AttrPath::parse(text).map_err(invalid)?;
                 Ok(PatchPath::Attr {
@@ -120,25 +128,22 @@ impl PatchPath {
                     sub: None,
                 })
             }
-            Some(open) => {
-                let close = text
-                    .rfind(']')
-                    .filter(|c| *c > open)
+            Some((head, after_open)) => {
+                let (inner, tail) = after_open
+                    .rsplit_once(']')
                     .ok_or_else(|| invalid("'[' is never closed by ']'".into()))?;
-                let attr = AttrPath::parse(&text[..open]).map_err(invalid)?;
+                let attr = AttrPath::parse(head).map_err(invalid)?;
                 if attr.sub.is_some() {
                     return Err(invalid(
                         "a value filter follows the attribute, not a sub-attribute".into(),
                     ));
                 }
-                let inner = &text[open + 1..close];
                 let filter = filter::parse(inner).map_err(|e| {
                     ScimError::invalid_path(format!(
                         "invalid path \"{text}\": the value filter is wrong: {}",
                         e.detail
                     ))
                 })?;
-                let tail = &text[close + 1..];
                 let sub = if tail.is_empty() {
                     None
                 } else {
@@ -189,7 +194,17 @@ mod tests {
             assert_eq!(p.name, *name, "{text}");
             assert_eq!(p.sub.as_deref(), *sub, "{text}");
         }
-        for bad in ["", "a.b.c", "1abc", "na me", "urn:x:", "emails."] {
+        for bad in [
+            "",
+            "a.b.c",
+            "1abc",
+            "na me",
+            "urn:x:",
+            "emails.",
+            "üõrn:x",
+            "€€€€:a",
+            "ur€:a",
+        ] {
             assert!(AttrPath::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -37,7 +37,7 @@ pub fn normalize_body(
         if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
-        if key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:") {
+        if super::path::has_urn_prefix(key) {
             normalize_urn_key(reg, kind, key, value, &mut out)?;
             continue;
         }

@@ -14,7 +14,8 @@ pub struct TestServer {
     pub base: String,
     pub token: String,
     pub client: reqwest::Client,
-    pub dir: TempDir,
+    /// Held so the temp dir (store, certificate) lives as long as the server.
+    _dir: TempDir,
     running: Option<Running>,
 }
 
