@@ -2,3 +2,8 @@
 //!
 //! Layers, top to bottom (dependencies point down only):
 //! `http` (TLS, routing, auth) → `directory` (operations) → `scim` (pure protocol) and `store` (redb).
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod tls;
