@@ -3,6 +3,24 @@
 //! Layers, top to bottom (dependencies point down only):
 //! `http` (TLS, routing, auth) → `directory` (operations) → `scim` (pure protocol) and `store` (redb).
 
+// No input, disk state or network event may panic the server: these are denied outside tests.
+// Any exception is local and commented.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
+
 pub mod auth;
+pub mod bootstrap;
 pub mod config;
 pub mod directory;
+pub mod http;
+pub mod scim;
+pub mod store;
+pub mod tls;

@@ -1,1 +1,461 @@
-fn main() {}
+//! The `scimd` command line: parses arguments and wires the library's parts together.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 configuration or usage problem.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use scimd::bootstrap::{self, Bootstrap, BootstrapError};
+use scimd::config::{self, Config, ConfigError};
+use scimd::{auth, tls};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const DEFAULT_DATA_DIR: &str = "./scimd-data";
+
+#[derive(Parser)]
+#[command(
+    name = "scimd",
+    version,
+    about = "A SCIM 2.0 service provider (RFC 7643/7644) in one binary"
+)]
+struct Cli {
+    /// Format of the log lines written to stderr (filter them with RUST_LOG, default "info").
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SCIM server.
+    ///
+    /// Without --config, scimd runs the embedded default: HTTPS on 127.0.0.1:8443 with a
+    /// self-signed certificate and a generated token, all kept in --data-dir.
+    Serve {
+        /// The configuration file (see config/scimd.toml).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Where the embedded default keeps its certificate, token hash and database
+        /// [default: ./scimd-data]. Only without --config.
+        #[arg(long, value_name = "DIR", conflicts_with = "config")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Issue bearer tokens, or hash a secret you bring.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Validate a configuration file and report every problem in it.
+    CheckConfig {
+        /// The configuration file to check.
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Generate a new token secret, print it once and print its [[tokens]] stanza.
+    Issue {
+        /// The token's name, used in logs (1-64 of A-Z a-z 0-9 . _ -), e.g. "entra-prod".
+        #[arg(long)]
+        name: String,
+        /// Append the stanza to this configuration file (comments and layout are kept).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Read a secret from stdin and print its SHA-256, the value of a stanza's `sha256`.
+    Hash,
+}
+
+/// Why a command failed, and so which exit code it gets.
+enum Failure {
+    /// A problem with the configuration or the command line: exit 2.
+    Config(String),
+    /// Something went wrong while running: exit 1.
+    Runtime(String),
+}
+
+impl Failure {
+    fn config_error(err: &ConfigError) -> Self {
+        let n = err.problems.len();
+        let plural = if n == 1 { "" } else { "s" };
+        Failure::Config(format!(
+            "{} has {n} problem{plural}:\n{err}",
+            err.path.display()
+        ))
+    }
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with 2 (clap's convention matches ours); --help and --version with 0.
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(message)) => {
+            eprintln!("scimd: error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("scimd: error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Serve { config, data_dir } => serve(config.as_deref(), data_dir),
+        Command::Token(TokenCommand::Issue { name, config }) => {
+            token_issue(&name, config.as_deref())
+        }
+        Command::Token(TokenCommand::Hash) => token_hash(),
+        Command::CheckConfig { config } => check_config(&config),
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(e) => {
+            if std::env::var_os(EnvFilter::DEFAULT_ENV).is_some() {
+                eprintln!("scimd: warning: ignoring RUST_LOG ({e}); logging at info");
+            }
+            EnvFilter::new("info")
+        }
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    // try_init: only fails if a subscriber is already installed, which is harmless.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve
+
+fn serve(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<(), Failure> {
+    let (config, boot) = match config_path {
+        Some(path) => (
+            Config::load(path).map_err(|e| Failure::config_error(&e))?,
+            None,
+        ),
+        None => {
+            let dir = data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+            match bootstrap::embedded_default(&dir) {
+                Ok((config, boot)) => (config, Some(boot)),
+                Err(BootstrapError::Tokens(e)) => return Err(Failure::config_error(&e)),
+                Err(e) => return Err(Failure::Runtime(e.to_string())),
+            }
+        }
+    };
+
+    let banner = banner(&config, boot.as_ref());
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        tracing::warn!(error = %e, "could not print the start-up banner to stdout");
+    }
+    drop(stdout);
+
+    if config.plain_http_on_public_address() {
+        tracing::warn!(
+            listen = %config.server.listen,
+            "serving plain HTTP on an address other hosts can reach: bearer tokens cross the \
+             network in clear unless a TLS-terminating gateway sits in front; configure [tls] otherwise"
+        );
+    }
+    let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
+    tracing::info!(
+        listen = %config.server.listen,
+        tls = config.tls.is_some(),
+        base_path = %config.server.base_path,
+        tokens = ?names,
+        storage = %config.storage.path.display(),
+        "starting scimd {VERSION}"
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("scimd-worker")
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime
+        .block_on(scimd::http::serve(config))
+        .map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+/// The start-up banner, printed on stdout.
+fn banner(config: &Config, boot: Option<&Bootstrap>) -> String {
+    let host = tls::machine_hostname().unwrap_or_else(|| "localhost".to_string());
+    let url = config.display_url(&host);
+    let mut b = String::new();
+    // Writing to a String cannot fail; the results are ignored below for that reason.
+    let _ = writeln!(b, "scimd {VERSION} — SCIM 2.0 service provider");
+    let _ = writeln!(b, "URL:   {url}");
+
+    let token_for_example = match boot {
+        Some(Bootstrap {
+            new_token: Some(secret),
+            tokens_path,
+            ..
+        }) => {
+            let _ = writeln!(b, "Token: {secret}");
+            let _ = writeln!(
+                b,
+                "       (shown only now: scimd keeps only its SHA-256, in {})",
+                tokens_path.display()
+            );
+            secret.clone()
+        }
+        Some(boot) => {
+            let _ = writeln!(
+                b,
+                "Token: printed at first start; only its hash is kept in {}",
+                boot.tokens_path.display()
+            );
+            let _ = writeln!(
+                b,
+                "       (another one: scimd token issue --name NAME --config {}, then restart)",
+                boot.tokens_path.display()
+            );
+            "<token>".to_string()
+        }
+        None => {
+            let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
+            let source = config
+                .source
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let _ = writeln!(
+                b,
+                "Tokens: {} configured in {source} ({})",
+                names.len(),
+                names.join(", ")
+            );
+            "<token>".to_string()
+        }
+    };
+
+    let mut cacert = String::new();
+    match (&config.tls, boot) {
+        (Some(_), Some(boot)) => {
+            let dir = boot.cert_path.parent().unwrap_or(Path::new("."));
+            let _ = writeln!(b, "Certificate SHA-256: {}", boot.cert_fingerprint);
+            let _ = writeln!(
+                b,
+                "       (self-signed{}, kept in {})",
+                if boot.cert_created {
+                    ", just created"
+                } else {
+                    ""
+                },
+                dir.display()
+            );
+            cacert = format!("--cacert {} ", boot.cert_path.display());
+        }
+        (Some(tls_settings), None) => {
+            if let Ok(fp) = tls::fingerprint_sha256(&tls_settings.cert) {
+                let _ = writeln!(b, "Certificate SHA-256: {fp}");
+                let _ = writeln!(b, "       ({})", tls_settings.cert.display());
+            }
+        }
+        (None, _) => {
+            let _ = writeln!(
+                b,
+                "TLS:   off (plain HTTP; terminate TLS in a gateway in front of scimd)"
+            );
+        }
+    }
+    let _ = writeln!(
+        b,
+        "Try:   curl {cacert}-H \"Authorization: Bearer {token_for_example}\" {url}/Users"
+    );
+    let _ = writeln!(
+        b,
+        "Entra ID: Tenant URL = the URL above; Secret Token = the token above. Entra connects only \
+         to a publicly trusted HTTPS endpoint: use a CA-issued certificate in [tls], or a gateway \
+         with one and server.public_url."
+    );
+    b
+}
+
+// ---------------------------------------------------------------------------------------------
+// token issue / token hash
+
+fn token_issue(name: &str, config_path: Option<&Path>) -> Result<(), Failure> {
+    config::check_token_name(name)
+        .map_err(|p| Failure::Config(format!("--name {name:?}: {} ({})", p.message, p.hint)))?;
+    let secret = auth::generate_secret().map_err(|e| Failure::Runtime(e.to_string()))?;
+    let hash = auth::sha256_hex(&secret);
+
+    // Append first: a secret is shown only once it is registered, never for a failed edit.
+    if let Some(path) = config_path {
+        let now = time::OffsetDateTime::now_utc();
+        let issued = now
+            .replace_nanosecond(0)
+            .unwrap_or(now)
+            .format(&time::format_description::well_known::Rfc3339)
+            .map(|t| format!("token {name:?} issued {t} by `scimd token issue`"))
+            .unwrap_or_else(|_| format!("token {name:?} issued by `scimd token issue`"));
+        config::append_token_to_file(path, name, &hash, &[issued.as_str()])
+            .map_err(|e| Failure::config_error(&e))?;
+    }
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "New token {name:?}. Copy the secret now: it is not stored and will NOT be shown again."
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{secret}");
+    let _ = writeln!(out);
+    match config_path {
+        Some(path) => {
+            let _ = writeln!(out, "Appended to {}:", path.display());
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "Add this stanza to the configuration file (or rerun with --config PATH):"
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[[tokens]]");
+    let _ = writeln!(out, "name = \"{name}\"");
+    let _ = writeln!(out, "sha256 = \"{hash}\"");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Restart scimd (or reload its configuration) for the token to take effect."
+    );
+    print_stdout(&out)
+}
+
+fn token_hash() -> Result<(), Failure> {
+    let stdin = std::io::stdin();
+    let mut secret = String::new();
+    let read = if stdin.is_terminal() {
+        eprintln!("Enter the secret, then press Enter:");
+        stdin.lock().read_line(&mut secret)
+    } else {
+        stdin.lock().read_to_string(&mut secret)
+    };
+    read.map_err(|e| Failure::Runtime(format!("cannot read the secret from stdin: {e}")))?;
+    // `echo secret | scimd token hash` adds a newline that is not part of the secret.
+    let secret = secret.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(Failure::Config(
+            "no secret on stdin (usage: printf %s \"$SECRET\" | scimd token hash)".to_string(),
+        ));
+    }
+    if secret.chars().count() < 32 {
+        eprintln!(
+            "scimd: warning: the secret is only {} characters long; a long random secret \
+             (as `scimd token issue` generates) is much harder to guess",
+            secret.chars().count()
+        );
+    }
+    print_stdout(&format!("{}\n", auth::sha256_hex(secret)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// check-config
+
+fn check_config(path: &Path) -> Result<(), Failure> {
+    let config = Config::load(path).map_err(|e| Failure::config_error(&e))?;
+    let n = config.tokens.len();
+    let summary = format!(
+        "OK: listen {}, TLS {}, base path {}, {n} token{}, storage {}\n",
+        config.server.listen,
+        if config.tls.is_some() { "on" } else { "off" },
+        config.server.base_path,
+        if n == 1 { "" } else { "s" },
+        config.storage.path.display()
+    );
+    if config.plain_http_on_public_address() {
+        eprintln!(
+            "scimd: warning: plain HTTP on {}, which other hosts can reach: put a TLS-terminating \
+             gateway in front, or configure [tls]",
+            config.server.listen
+        );
+    }
+    print_stdout(&summary)
+}
+
+fn print_stdout(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Runtime(format!("cannot write to stdout: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn data_dir_conflicts_with_config() {
+        let r = Cli::try_parse_from(["scimd", "serve", "--config", "a", "--data-dir", "b"]);
+        assert!(r.is_err());
+        let r = Cli::try_parse_from(["scimd", "serve", "--log-format", "json"]);
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn banner_for_first_start_shows_token_and_certificate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (config, boot) = bootstrap::embedded_default(tmp.path()).unwrap();
+        let text = banner(&config, Some(&boot));
+        let secret = boot.new_token.as_deref().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("scimd {VERSION} — SCIM 2.0 service provider")
+        );
+        assert_eq!(lines[1], "URL:   https://127.0.0.1:8443/scim/v2");
+        assert_eq!(lines[2], format!("Token: {secret}"));
+        assert!(text.contains(&format!("Certificate SHA-256: {}", boot.cert_fingerprint)));
+        assert!(text.contains(&format!(
+            "Try:   curl --cacert {} -H \"Authorization: Bearer {secret}\" https://127.0.0.1:8443/scim/v2/Users",
+            boot.cert_path.display()
+        )));
+        assert!(text.contains("Entra ID: Tenant URL"));
+
+        let (config, boot) = bootstrap::embedded_default(tmp.path()).unwrap();
+        let text = banner(&config, Some(&boot));
+        assert!(!text.contains(secret));
+        assert!(text.contains("printed at first start"));
+        assert!(text.contains("tokens.toml"));
+    }
+}

@@ -1,0 +1,422 @@
+//! The TOML configuration, loaded in two stages: serde parses the file into raw structs that
+//! refuse unknown keys, then validation turns them into a [`Config`], collecting *every* problem
+//! (not just the first) with the key it concerns and what a right value looks like.
+//!
+//! See `config/scimd.toml` for the documented example.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+mod edit;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use edit::{append_token, append_token_to_file};
+use validate::{
+    token_hash, token_name, validate_server, validate_storage, validate_tls, validate_tokens,
+};
+
+/// Listen address when `server.listen` is not set.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
+/// Base path when `server.base_path` is not set.
+pub const DEFAULT_BASE_PATH: &str = "/scim/v2";
+/// Page size limit when `server.max_page_size` is not set.
+pub const DEFAULT_MAX_PAGE_SIZE: usize = 1000;
+/// Largest accepted `server.max_page_size`.
+pub const MAX_PAGE_SIZE_LIMIT: usize = 10_000;
+/// File name of the store inside the embedded default's data directory.
+pub const DEFAULT_STORE_FILE: &str = "scimd.redb";
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub server: ServerSettings,
+    /// `None`: plain HTTP (behind a TLS-terminating gateway).
+    pub tls: Option<TlsSettings>,
+    pub storage: StorageSettings,
+    pub tokens: Vec<TokenSettings>,
+    /// The file this was loaded from; `None` for the embedded default.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// `"/"` (serve at the root) or a path that starts with `/` and does not end with `/`.
+    pub base_path: String,
+    /// The externally visible base URL (scheme, host, path; no trailing `/`), used for
+    /// `meta.location` when scimd sits behind a gateway.
+    pub public_url: Option<String>,
+    /// Most resources returned in one page; published as `filter.maxResults`.
+    pub max_page_size: usize,
+}
+
+impl ServerSettings {
+    /// `base_path` as a prefix to put in front of `/Users` etc.: empty for the root.
+    pub fn path_prefix(&self) -> &str {
+        if self.base_path == "/" {
+            ""
+        } else {
+            &self.base_path
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain, server certificate first.
+    pub cert: PathBuf,
+    /// PEM private key of the server certificate.
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// The redb database file.
+    pub path: PathBuf,
+}
+
+/// A configured bearer token: its name (used in logs) and the SHA-256 of its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    pub name: String,
+    pub sha256: [u8; 32],
+}
+
+impl fmt::Debug for TokenSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSettings")
+            .field("name", &self.name)
+            .field("sha256", &hex::encode(self.sha256))
+            .finish()
+    }
+}
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key concerned, e.g. `tokens[1].sha256`, or a `line L, column C` position for syntax
+    /// errors; empty when the problem concerns the file as a whole.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// What would be right.
+    pub hint: String,
+}
+
+impl Problem {
+    pub fn new(
+        key: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Problem {
+            key: key.into(),
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// Why a configuration file was refused: every problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    /// One problem per line: `path: key: message (hint)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: ", self.path.display())?;
+            if !p.key.is_empty() {
+                write!(f, "{}: ", p.key)?;
+            }
+            write!(f, "{}", p.message)?;
+            if !p.hint.is_empty() {
+                write!(f, " ({})", p.hint)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn one(path: &Path, problem: Problem) -> Self {
+        ConfigError {
+            path: path.to_path_buf(),
+            problems: vec![problem],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 1: raw, as written. Everything optional, so that a missing key is reported by validation
+// together with all other problems instead of stopping serde at the first one.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: Option<RawServer>,
+    tls: Option<RawTls>,
+    storage: Option<RawStorage>,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    base_path: Option<String>,
+    public_url: Option<String>,
+    max_page_size: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: Option<String>,
+    sha256: Option<String>,
+}
+
+/// A file holding only `[[tokens]]` stanzas (the embedded default's `tokens.toml`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTokenFile {
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 2: validation.
+
+/// A value that failed a check: what is wrong and what would be right.
+struct Bad {
+    message: String,
+    hint: String,
+}
+
+fn bad(message: impl Into<String>, hint: impl Into<String>) -> Bad {
+    Bad {
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
+
+impl Bad {
+    fn at(self, key: impl Into<String>) -> Problem {
+        Problem::new(key, self.message, self.hint)
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::one(
+                path,
+                Problem::new(
+                    "",
+                    format!("cannot read the configuration file: {e}"),
+                    "check the path given with --config and that the scimd user may read it",
+                ),
+            )
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses and validates configuration text as if read from `source` (relative paths are
+    /// resolved against `source`'s directory).
+    pub fn from_toml(text: &str, source: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = parse_toml(text, source)?;
+        let base = base_dir(source);
+        let mut problems = Vec::new();
+
+        let server = validate_server(raw.server.unwrap_or_default(), &mut problems);
+        let tls = raw
+            .tls
+            .and_then(|tls| validate_tls(tls, &base, &mut problems));
+        let storage = validate_storage(raw.storage, &base, &mut problems);
+        let tokens = validate_tokens(&raw.tokens, &mut problems);
+        if raw.tokens.is_empty() {
+            problems.push(Problem::new(
+                "tokens",
+                "no [[tokens]] are configured, so every request would be refused",
+                format!(
+                    "run `scimd token issue --name entra --config {}`",
+                    source.display()
+                ),
+            ));
+        }
+
+        match (server, storage) {
+            (Some(server), Some(storage)) if problems.is_empty() => Ok(Config {
+                server,
+                tls,
+                storage,
+                tokens,
+                source: Some(source.to_path_buf()),
+            }),
+            _ => Err(ConfigError {
+                path: source.to_path_buf(),
+                problems,
+            }),
+        }
+    }
+
+    /// The configuration of `scimd serve` without `--config`: HTTPS on 127.0.0.1:8443 under
+    /// `/scim/v2`, the store in `data_dir/scimd.redb`.
+    pub fn embedded_default(
+        data_dir: &Path,
+        tokens: Vec<TokenSettings>,
+        cert: PathBuf,
+        key: PathBuf,
+    ) -> Config {
+        Config {
+            server: ServerSettings {
+                listen: DEFAULT_LISTEN,
+                base_path: DEFAULT_BASE_PATH.to_string(),
+                public_url: None,
+                max_page_size: DEFAULT_MAX_PAGE_SIZE,
+            },
+            tls: Some(TlsSettings { cert, key }),
+            storage: StorageSettings {
+                path: data_dir.join(DEFAULT_STORE_FILE),
+            },
+            tokens,
+            source: None,
+        }
+    }
+
+    /// True when the server would speak plain HTTP on an address other hosts can reach. That is
+    /// allowed (a TLS-terminating gateway in front), but worth a warning at start.
+    pub fn plain_http_on_public_address(&self) -> bool {
+        self.tls.is_none() && !self.server.listen.ip().is_loopback()
+    }
+
+    /// The base URL clients use: `public_url` when set, else built from the listen address
+    /// (scheme per TLS). An unspecified listen IP (0.0.0.0, ::) is shown as `unspecified_host`.
+    pub fn display_url(&self, unspecified_host: &str) -> String {
+        if let Some(url) = &self.server.public_url {
+            return url.clone();
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let listen = self.server.listen;
+        let host = if listen.ip().is_unspecified() {
+            unspecified_host.to_string()
+        } else {
+            match listen.ip() {
+                IpAddr::V4(ip) => ip.to_string(),
+                IpAddr::V6(ip) => format!("[{ip}]"),
+            }
+        };
+        format!(
+            "{scheme}://{host}:{}{}",
+            listen.port(),
+            self.server.path_prefix()
+        )
+    }
+}
+
+/// Loads a file that holds only `[[tokens]]` stanzas. Unlike a full configuration, an empty
+/// list is not an error here: the caller decides.
+pub fn load_token_file(path: &Path) -> Result<Vec<TokenSettings>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::one(
+            path,
+            Problem::new(
+                "",
+                format!("cannot read the token file: {e}"),
+                "check that the scimd user may read it",
+            ),
+        )
+    })?;
+    let raw: RawTokenFile = parse_toml(&text, path)?;
+    let mut problems = Vec::new();
+    let tokens = validate_tokens(&raw.tokens, &mut problems);
+    if problems.is_empty() {
+        Ok(tokens)
+    } else {
+        Err(ConfigError {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// Checks a token name: 1 to 64 of `A-Z a-z 0-9 . _ -`. The problem's key is `name`.
+pub fn check_token_name(name: &str) -> Result<(), Problem> {
+    token_name(name).map_err(|b| b.at("name"))
+}
+
+/// Parses a `sha256` value (64 hex digits) into bytes. The problem's key is `sha256`.
+pub fn parse_token_hash(value: &str) -> Result<[u8; 32], Problem> {
+    token_hash(value).map_err(|b| b.at("sha256"))
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, source: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let key = e
+            .span()
+            .map(|span| {
+                let (line, column) = line_column(text, span.start);
+                format!("line {line}, column {column}")
+            })
+            .unwrap_or_default();
+        let message = e.message().trim_end().to_string();
+        let hint = if message.starts_with("unknown field") {
+            "remove it or correct its spelling; config/scimd.toml documents every key"
+        } else if message.starts_with("invalid type") {
+            "see config/scimd.toml for the type each key takes"
+        } else {
+            "fix the TOML syntax at that position"
+        };
+        ConfigError::one(source, Problem::new(key, message, hint))
+    })
+}
+
+/// 1-based line and column (in characters) of byte offset `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+/// The directory relative paths in `source` are resolved against, made absolute when possible.
+fn base_dir(source: &Path) -> PathBuf {
+    let dir = match source.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
+}

@@ -1,0 +1,143 @@
+//! Editing: `scimd token issue --config` appends a stanza, keeping the file's comments and layout.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use std::path::Path;
+
+use super::{check_token_name, line_column, parse_token_hash, ConfigError, Problem};
+
+/// Returns `document` with a `[[tokens]]` stanza for `name` and `sha256_hex` appended, preceded
+/// by the comment lines in `comment` (each without `#`). Everything else in the document,
+/// comments and formatting included, is kept as it was.
+///
+/// Refuses a document that is not TOML, one whose `tokens` is not written as `[[tokens]]`
+/// tables, and a `name` that is already taken.
+pub fn append_token(
+    document: &str,
+    name: &str,
+    sha256_hex: &str,
+    comment: &[&str],
+) -> Result<String, Problem> {
+    check_token_name(name)?;
+    parse_token_hash(sha256_hex)?;
+    let doc: toml_edit::DocumentMut = document.parse().map_err(|e: toml_edit::TomlError| {
+        let position = e
+            .span()
+            .map(|span| {
+                let (line, column) = line_column(document, span.start);
+                format!("line {line}, column {column}")
+            })
+            .unwrap_or_default();
+        Problem::new(
+            position,
+            format!("not valid TOML: {}", e.message()),
+            "fix the file first (`scimd check-config` shows every problem)",
+        )
+    })?;
+    let existing = match doc.get("tokens") {
+        None => None,
+        Some(toml_edit::Item::ArrayOfTables(tokens)) => Some(tokens),
+        Some(_) => {
+            return Err(Problem::new(
+                "tokens",
+                "is not written as [[tokens]] tables",
+                "add the printed [[tokens]] stanza by hand",
+            ))
+        }
+    };
+    let taken = existing.is_some_and(|tokens| {
+        tokens
+            .iter()
+            .any(|t| t.get("name").and_then(|v| v.as_str()) == Some(name))
+    });
+    if taken {
+        return Err(Problem::new(
+            "name",
+            format!("a token named {name:?} already exists"),
+            "token names must be unique: choose another name, or remove the old stanza to replace it",
+        ));
+    }
+    // The stanza is rendered by toml_edit on its own and appended as text: re-rendering the whole
+    // document would move it next to the existing [[tokens]] and before trailing comments.
+    let mut stanza = toml_edit::DocumentMut::new();
+    let mut table = toml_edit::Table::new();
+    table.insert("name", toml_edit::value(name));
+    table.insert("sha256", toml_edit::value(sha256_hex));
+    let mut new_tokens = toml_edit::ArrayOfTables::new();
+    new_tokens.push(table);
+    stanza.insert("tokens", toml_edit::Item::ArrayOfTables(new_tokens));
+
+    let mut out = String::with_capacity(document.len() + 200);
+    out.push_str(document);
+    if !document.is_empty() && !document.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push('\n');
+    for line in comment {
+        out.push_str("# ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&stanza.to_string());
+
+    // Belt and braces: the result must parse and end with the new token.
+    let check: Result<toml_edit::DocumentMut, _> = out.parse();
+    let appended = check.ok().is_some_and(|d| {
+        d.get("tokens")
+            .and_then(|t| t.as_array_of_tables())
+            .and_then(|t| t.iter().last())
+            .and_then(|t| t.get("name"))
+            .and_then(|v| v.as_str())
+            == Some(name)
+    });
+    if !appended {
+        return Err(Problem::new(
+            "tokens",
+            "the stanza could not be appended to this file",
+            "add the printed [[tokens]] stanza by hand",
+        ));
+    }
+    Ok(out)
+}
+
+/// [`append_token`] on a file, replaced atomically with its mode and (when permitted) owner kept.
+/// A symbolic link is followed and its target edited.
+pub fn append_token_to_file(
+    path: &Path,
+    name: &str,
+    sha256_hex: &str,
+    comment: &[&str],
+) -> Result<(), ConfigError> {
+    let io_problem = |what: &str, e: std::io::Error| {
+        ConfigError::one(
+            path,
+            Problem::new(
+                "",
+                format!("cannot {what} the file: {e}"),
+                "check the path and permissions",
+            ),
+        )
+    };
+    let target = std::fs::canonicalize(path).map_err(|e| io_problem("find", e))?;
+    let text = std::fs::read_to_string(&target).map_err(|e| io_problem("read", e))?;
+    let meta = std::fs::metadata(&target).map_err(|e| io_problem("read", e))?;
+    let updated =
+        append_token(&text, name, sha256_hex, comment).map_err(|p| ConfigError::one(path, p))?;
+    #[cfg(unix)]
+    let (mode, owner) = {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        (
+            meta.permissions().mode() & 0o7777,
+            Some((meta.uid(), meta.gid())),
+        )
+    };
+    #[cfg(not(unix))]
+    let (mode, owner) = {
+        let _ = &meta;
+        (0o644, None)
+    };
+    crate::tls::write_atomically_io(&target, updated.as_bytes(), mode, owner)
+        .map_err(|e| io_problem("write", e))
+}
