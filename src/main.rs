@@ -179,13 +179,7 @@ fn serve(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<(), Fa
     }
     drop(stdout);
 
-    if config.plain_http_on_public_address() {
-        tracing::warn!(
-            listen = %config.server.listen,
-            "serving plain HTTP on an address other hosts can reach: bearer tokens cross the \
-             network in clear unless a TLS-terminating gateway sits in front; configure [tls] otherwise"
-        );
-    }
+    // The plain-HTTP warning is logged by http::start, next to the bound address.
     let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
     tracing::info!(
         listen = %config.server.listen,

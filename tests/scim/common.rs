@@ -59,7 +59,7 @@ impl TestServer {
             base,
             token,
             client,
-            dir,
+            _dir: dir,
             running: Some(running),
         }
     }
