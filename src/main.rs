@@ -58,6 +58,9 @@ enum Command {
     /// Issue bearer tokens, or hash a secret you bring.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Inspect the directory store.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Validate a configuration file and report every problem in it.
     CheckConfig {
         /// The configuration file to check.
@@ -79,6 +82,21 @@ enum TokenCommand {
     },
     /// Read a secret from stdin and print its SHA-256, the value of a stanza's `sha256`.
     Hash,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Check the store's integrity: every index entry and membership edge against the records.
+    ///
+    /// Needs the store to itself: stop the server first.
+    Verify {
+        /// The configuration file naming the store.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// The embedded default's data directory [default: ./scimd-data]. Only without --config.
+        #[arg(long, value_name = "DIR", conflicts_with = "config")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// Why a command failed, and so which exit code it gets.
@@ -125,7 +143,58 @@ fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Token(TokenCommand::Hash) => token_hash(),
         Command::CheckConfig { config } => check_config(&config),
+        Command::Db(DbCommand::Verify { config, data_dir }) => {
+            db_verify(config.as_deref(), data_dir)
+        }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// db verify
+
+fn db_verify(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<(), Failure> {
+    let store_path = match config_path {
+        Some(path) => {
+            Config::load(path)
+                .map_err(|e| Failure::config_error(&e))?
+                .storage
+                .path
+        }
+        None => data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+            .join("scimd.redb"),
+    };
+    if !store_path.exists() {
+        return Err(Failure::Config(format!(
+            "there is no store at {}",
+            store_path.display()
+        )));
+    }
+    let store =
+        scimd::store::Store::open(&store_path).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let report = store
+        .verify()
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    println!(
+        "{}: {} users, {} groups, {} index entries, {} membership edges",
+        store_path.display(),
+        report.users,
+        report.groups,
+        report.index_entries,
+        report.memberships
+    );
+    if report.is_healthy() {
+        println!("OK: every index entry and membership edge matches the records");
+        return Ok(());
+    }
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    Err(Failure::Runtime(format!(
+        "{} problem(s) found in {}",
+        report.problem_count,
+        store_path.display()
+    )))
 }
 
 fn init_tracing(format: LogFormat) {

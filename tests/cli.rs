@@ -258,3 +258,43 @@ fn serve_with_a_bad_config_exits_2_before_printing_anything() {
     assert!(text(&out.stdout).is_empty());
     assert!(text(&out.stderr).contains("server.listen"));
 }
+
+#[test]
+fn db_verify_reports_a_healthy_store_and_refuses_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = scimd::store::Store::open(&dir.path().join("scimd.redb")).unwrap();
+        store
+            .write(|tx| {
+                tx.insert(
+                    scimd::store::Kind::User,
+                    "u1",
+                    &serde_json::json!({"id": "u1", "userName": "Alice"}),
+                )?;
+                tx.insert(
+                    scimd::store::Kind::Group,
+                    "g1",
+                    &serde_json::json!({"id": "g1", "displayName": "Staff"}),
+                )?;
+                tx.add_member("g1", "u1")?;
+                Ok::<_, scimd::store::StoreError>(())
+            })
+            .unwrap();
+    }
+    let data_dir = dir.path().to_str().unwrap();
+    let out = scimd(&["db", "verify", "--data-dir", data_dir]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("1 users, 1 groups"), "{stdout}");
+    assert!(stdout.contains("1 membership edges"), "{stdout}");
+    assert!(stdout.contains("OK"), "{stdout}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = scimd(&["db", "verify", "--data-dir", empty.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no store"),
+        "{}",
+        text(&out.stderr)
+    );
+}
