@@ -238,16 +238,6 @@ fn serve(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<(), Fa
         }
     };
 
-    let banner = banner(&config, boot.as_ref());
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(banner.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        tracing::warn!(error = %e, "could not print the start-up banner to stdout");
-    }
-    drop(stdout);
-
     // The plain-HTTP warning is logged by http::start, next to the bound address.
     let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
     tracing::info!(
@@ -259,14 +249,40 @@ fn serve(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<(), Fa
         "starting scimd {VERSION}"
     );
 
+    let banner = banner(&config, boot.as_ref());
+    let print_banner = move || {
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout
+            .write_all(banner.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            tracing::warn!(error = %e, "could not print the start-up banner to stdout");
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("scimd-worker")
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
-    runtime
-        .block_on(scimd::http::serve(config))
-        .map_err(|e| Failure::Runtime(e.to_string()))
+    // The banner is printed once the listener is up and the store is open, so whoever reads
+    // "URL:" can connect at once.
+    let mut banner_slot = Some(print_banner);
+    let outcome = runtime.block_on(scimd::http::serve(config, || {
+        if let Some(p) = banner_slot.take() {
+            p();
+        }
+    }));
+    if let Err(e) = outcome {
+        // A token generated on this very start must not be lost because the port was taken:
+        // it is shown once, and only its hash is kept.
+        if boot.as_ref().is_some_and(|b| b.new_token.is_some()) {
+            if let Some(p) = banner_slot.take() {
+                p();
+            }
+        }
+        return Err(Failure::Runtime(e.to_string()));
+    }
+    Ok(())
 }
 
 /// The start-up banner, printed on stdout.

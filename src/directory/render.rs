@@ -89,6 +89,13 @@ impl Directory {
             }
             _ => {}
         }
+        // Never-returned attributes (password) are not stored; this also keeps any that an
+        // older version stored out of every response.
+        for attr in self.reg.top_level(kind) {
+            if attr.returned == crate::scim::schema::Returned::Never {
+                obj.remove(&attr.name);
+            }
+        }
         if let Some(Value::Object(meta)) = obj.get_mut("meta") {
             meta.insert("location".into(), Value::String(location));
         }

@@ -140,9 +140,11 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     })
 }
 
-/// Runs the server until SIGTERM or SIGINT, then drains and exits.
-pub async fn serve(config: Config) -> Result<(), ServeError> {
+/// Runs the server until SIGTERM or SIGINT, then drains and exits. `on_ready` runs once the
+/// store is open and the listener is bound.
+pub async fn serve(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     let running = start(&config).await?;
+    on_ready();
     shutdown_signal().await;
     tracing::info!("shutdown requested");
     running.stop().await;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use http::request::Parts;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -31,6 +32,8 @@ enum Route {
     ServiceProviderConfig,
     ResourceTypes(Option<String>),
     Schemas(Option<String>),
+    /// `/.search`, `/Users/.search`, `/Groups/.search` (RFC 7644 §3.4.3): not implemented yet.
+    Search,
     NotFound,
 }
 
@@ -57,6 +60,8 @@ fn route(rest: &str) -> Route {
     // Collapse empty segments: a Tenant URL typed with a trailing slash gives `//Users`.
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
+        [".search"] => Route::Search,
+        [c, ".search"] if kind_of(c).is_some() => Route::Search,
         [c] if kind_of(c).is_some() => kind_of(c).map(Route::Collection).unwrap_or(Route::NotFound),
         [c, id] => match kind_of(c) {
             Some(k) => Route::Resource(k, decode(id)),
@@ -74,8 +79,8 @@ fn route(rest: &str) -> Route {
 }
 
 /// Who is calling, for logs: the token's configured name, never the token.
-fn authenticate<'a>(app: &'a App, req: &Request<Incoming>) -> Result<&'a str, ScimError> {
-    let headers = req.headers();
+fn authenticate<'a>(app: &'a App, parts: &Parts) -> Result<&'a str, ScimError> {
+    let headers = &parts.headers;
     let presented = if let Some(v) = headers.get(http::header::AUTHORIZATION) {
         let v = v.to_str().unwrap_or_default().trim();
         match v.split_once(' ') {
@@ -113,10 +118,17 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let mut who = "-".to_string();
-    let resp = match dispatch(&app, req, &mut who).await {
+    let (parts, body) = req.into_parts();
+    let mut body = Some(body);
+    let resp = match dispatch(&app, &parts, &mut body, &mut who).await {
         Ok(r) => r,
         Err(e) => respond::error(&e),
     };
+    if let Some(unread) = body {
+        // Answering before the body is read makes HTTP/2 reset the stream, and some clients
+        // (curl) then report a framing error instead of our response. Drain it, bounded.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read_body(unread)).await;
+    }
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {
@@ -129,10 +141,11 @@ pub async fn handle(
 
 async fn dispatch(
     app: &Arc<App>,
-    req: Request<Incoming>,
+    parts: &Parts,
+    body: &mut Option<Incoming>,
     who: &mut String,
 ) -> Result<Response<Body>, ScimError> {
-    let path = req.uri().path().to_string();
+    let path = parts.uri.path().to_string();
     let rest = match path.strip_prefix(app.base_path.as_str()) {
         Some(r) if r.is_empty() || r.starts_with('/') => r.to_string(),
         _ => {
@@ -142,15 +155,22 @@ async fn dispatch(
             )))
         }
     };
-    let name = authenticate(app, &req)?;
+    let name = authenticate(app, parts)?;
     *who = name.to_string();
-    let method = req.method().clone();
-    let query = Query::parse(req.uri().query());
+    let method = parts.method.clone();
+    let query = Query::parse(parts.uri.query());
     let dir = app.dir.clone();
     let full_path = path.clone();
 
     match route(&rest) {
         Route::NotFound => Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
+        // 501 without a scimType: clients (scim2-tester, RFC 7644 §3.4.3's MAY) read it as
+        // "not supported" and fall back to GET with a filter.
+        Route::Search => Err(ScimError::new(
+            501,
+            None,
+            "POST .search is not supported yet; use GET with the filter query parameter",
+        )),
         Route::ServiceProviderConfig => {
             only_get(&method, &full_path)?;
             let caps = Capabilities {
@@ -187,7 +207,7 @@ async fn dispatch(
                 Ok(respond::json(200, &list))
             }
             Method::POST => {
-                let body = json_body(req).await?;
+                let body = json_body(parts, body).await?;
                 let w = blocking(move || dir.create(kind, &body)).await?;
                 Ok(respond::with_location(
                     respond::json(201, &w.resource),
@@ -209,7 +229,7 @@ async fn dispatch(
                 Ok(respond::json(200, &v))
             }
             Method::PUT => {
-                let body = json_body(req).await?;
+                let body = json_body(parts, body).await?;
                 let w = blocking(move || dir.replace(kind, &id, &body)).await?;
                 Ok(respond::with_location(
                     respond::json(200, &w.resource),
@@ -217,7 +237,7 @@ async fn dispatch(
                 ))
             }
             Method::PATCH => {
-                let body = json_body(req).await?;
+                let body = json_body(parts, body).await?;
                 // Users answer 200 with the resource (Entra's documented form); groups answer
                 // 204, so a PATCH on a huge group never serializes its member list.
                 let render = kind == ResourceKind::User;
@@ -274,9 +294,12 @@ fn one_or_list(
     }
 }
 
-async fn json_body(req: Request<Incoming>) -> Result<Value, ScimError> {
-    check_content_type(req.headers())?;
-    let bytes = read_body(req.into_body()).await?;
+async fn json_body(parts: &Parts, body: &mut Option<Incoming>) -> Result<Value, ScimError> {
+    let incoming = body
+        .take()
+        .ok_or_else(|| ScimError::internal("the request body was already read"))?;
+    let bytes = read_body(incoming).await?;
+    check_content_type(&parts.headers)?;
     parse_json(&bytes)
 }
 
@@ -311,6 +334,8 @@ mod tests {
             Route::Schemas(Some("urn:x".into()))
         );
         assert_eq!(route("/Users/1/x"), Route::NotFound);
+        assert_eq!(route("/.search"), Route::Search);
+        assert_eq!(route("/Groups/.search"), Route::Search);
         assert_eq!(route(""), Route::NotFound);
     }
 }

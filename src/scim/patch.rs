@@ -133,6 +133,10 @@ fn apply_one(
                 )));
             };
             let def = resolved.attr;
+            if def.mutability == Mutability::WriteOnly {
+                // `password`: accepted (Okta sends one) and never stored, so never returned.
+                return Ok(());
+            }
             if def.mutability == Mutability::ReadOnly || is_derived(kind, &def.name) {
                 if op.from_pathless {
                     return Ok(());
@@ -789,6 +793,25 @@ mod tests {
             out["emails"],
             json!([{"value": "1", "type": "work"}, {"value": "2", "type": "home", "primary": true}])
         );
+    }
+
+    #[test]
+    fn password_is_accepted_and_never_stored() {
+        for op in ["add", "replace"] {
+            let out = run(
+                base(),
+                ops(json!([{"op": op, "path": "password", "value": "s3cret"}])),
+            )
+            .unwrap();
+            assert!(out.get("password").is_none(), "{out}");
+        }
+        let out = run(
+            base(),
+            ops(json!([{"op": "replace", "value": {"password": "s3cret", "title": "T"}}])),
+        )
+        .unwrap();
+        assert!(out.get("password").is_none(), "{out}");
+        assert_eq!(out["title"], "T");
     }
 
     #[test]
