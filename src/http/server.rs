@@ -39,10 +39,13 @@ pub async fn run(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
+    // h2 caps header lists at 16 KiB by default and answers a bare 431; a long filter in the URL
+    // should reach the router and get a SCIM error, as it does over HTTP/1.1.
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(256)
+        .max_header_list_size(64 * 1024);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
