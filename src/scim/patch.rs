@@ -8,7 +8,9 @@ use super::compat::{self, OpKind, RawOp};
 use super::error::ScimError;
 use super::filter::{CompareOp, Filter, Literal};
 use super::path::{AttrPath, PatchPath};
-use super::resource::{check_required, is_derived, prune_empty_extensions};
+use super::resource::{
+    check_required, is_derived, is_undeclared_extension, prune_empty_extensions, store_undeclared,
+};
 use super::schema::{AttrType, Attribute, Mutability, Registry, ResourceKind};
 use super::value::{coerce, coerce_single};
 
@@ -27,10 +29,7 @@ impl Operation {
         match &self.path {
             PatchPath::Attr { attr, .. } => {
                 attr.name.eq_ignore_ascii_case(name)
-                    && attr
-                        .urn
-                        .as_deref()
-                        .is_none_or(|u| u.eq_ignore_ascii_case(reg.core(kind).id.as_str()))
+                    && attr.urn.as_deref().is_none_or(|u| reg.is_core(kind, u))
             }
             PatchPath::Extension(_) => false,
         }
@@ -124,6 +123,11 @@ fn apply_one(
         },
         PatchPath::Attr { attr, filter, sub } => {
             let Some(resolved) = reg.resolve(kind, attr.urn.as_deref(), &attr.name) else {
+                if let Some(urn) = attr.urn.as_deref() {
+                    if is_undeclared_extension(reg, kind, urn) {
+                        return undeclared(attrs, attr, filter.is_some() || sub.is_some(), op);
+                    }
+                }
                 if op.from_pathless {
                     return Ok(()); // as in a POST body: unknown attributes are ignored
                 }
@@ -173,6 +177,72 @@ fn apply_one(
             }
         }
     }
+}
+
+/// PATCH on an extension no schema declares (Entra custom mappings): values are kept as sent.
+/// `urn:…:Name:2.0:User` with an object value merges into that whole extension;
+/// `urn:…:Name:2.0:User:attr` (or `attr.sub`) sets one attribute of it.
+fn undeclared(
+    attrs: &mut Map<String, Value>,
+    attr: &AttrPath,
+    filtered: bool,
+    op: &Operation,
+) -> Result<(), ScimError> {
+    if filtered {
+        return Err(ScimError::invalid_path(format!(
+            "\"{attr}\" belongs to an extension with no declared schema, so value filters cannot apply to it"
+        )));
+    }
+    let Some(urn) = attr.urn.as_deref() else {
+        return Ok(());
+    };
+    let whole = format!("{urn}:{}", attr.name);
+    let value = op.value.clone().unwrap_or(Value::Null);
+    let clearing =
+        op.op == OpKind::Remove || value.is_null() || value == Value::String(String::new());
+    if attr.sub.is_none()
+        && (value.is_object() || (op.op == OpKind::Remove && attrs.contains_key(&whole)))
+    {
+        if op.op == OpKind::Remove {
+            attrs.remove(&whole);
+        } else {
+            store_undeclared(&whole, &value, attrs);
+        }
+        return Ok(());
+    }
+    let slot = attrs
+        .entry(urn.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(ext) = slot {
+        match &attr.sub {
+            None if clearing => {
+                ext.remove(&attr.name);
+            }
+            None => {
+                ext.insert(attr.name.clone(), value);
+            }
+            Some(s) => {
+                let inner = ext
+                    .entry(attr.name.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if !inner.is_object() {
+                    *inner = Value::Object(Map::new());
+                }
+                if let Value::Object(o) = inner {
+                    if clearing {
+                        o.remove(s);
+                    } else {
+                        o.insert(s.clone(), value);
+                    }
+                    if o.is_empty() {
+                        ext.remove(&attr.name);
+                    }
+                }
+            }
+        }
+    }
+    prune_empty_extensions(attrs);
+    Ok(())
 }
 
 struct Target<'a> {
@@ -818,6 +888,41 @@ mod tests {
     fn add_is_idempotent_for_multi_valued() {
         let once = run(base(), ops(json!([{"op": "add", "path": "emails", "value": [{"value": "a@work", "type": "work", "primary": true}]}]))).unwrap();
         assert_eq!(once["emails"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn entra_custom_extension_attributes_are_patched_as_sent() {
+        let custom = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+        let out = run(
+            base(),
+            ops(json!([
+            {"op": "Add", "path": format!("{custom}:costCode"), "value": "C1"},
+            {"op": "replace", "value": {format!("{custom}:badge"): "B7"}},
+            {"op": "add", "path": format!("{custom}:site.city"), "value": "Oslo"}])),
+        )
+        .unwrap();
+        assert_eq!(
+            out[custom],
+            json!({"costCode": "C1", "badge": "B7", "site": {"city": "Oslo"}})
+        );
+        let out = run(
+            out,
+            ops(json!([
+            {"op": "Remove", "path": format!("{custom}:costCode")},
+            {"op": "replace", "path": format!("{custom}:badge"), "value": ""}])),
+        )
+        .unwrap();
+        assert_eq!(out[custom], json!({"site": {"city": "Oslo"}}));
+        let out = run(
+            out,
+            ops(json!([{"op": "replace", "path": custom, "value": {"tier": 2}}])),
+        )
+        .unwrap();
+        assert_eq!(out[custom], json!({"site": {"city": "Oslo"}, "tier": 2}));
+        let out = run(out, ops(json!([{"op": "remove", "path": custom}]))).unwrap();
+        assert!(out.get(custom).is_none(), "{out}");
+        let e = run(base(), ops(json!([{"op": "add", "path": format!("{custom}:list[type eq \"x\"].v"), "value": 1}]))).unwrap_err();
+        assert_eq!(e.scim_type, Some(crate::scim::error::ScimType::InvalidPath));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::path::AttrPath;
+use super::resource::is_undeclared_extension;
 use super::schema::{Registry, ResourceKind, Returned};
 
 /// A parsed attribute list entry: a top-level attribute (maybe an extension's), or a whole extension.
@@ -83,6 +84,15 @@ impl Projection {
                 }
                 if !kept.is_empty() {
                     out.insert(key, Value::Object(kept));
+                }
+                continue;
+            }
+            if is_undeclared_extension(reg, kind, &key) {
+                let named =
+                    |i: &Item| matches!(i, Item::Extension(u) if u.eq_ignore_ascii_case(&key));
+                let included = self.include.as_ref().is_none_or(|l| l.iter().any(named));
+                if included && !self.exclude.iter().any(named) {
+                    out.insert(key, value);
                 }
                 continue;
             }
@@ -172,8 +182,12 @@ fn parse_item(reg: &Registry, kind: ResourceKind, text: &str) -> Option<Item> {
     if let Some(ext) = reg.extension(kind, text) {
         return Some(Item::Extension(ext.id.clone()));
     }
-    if text.eq_ignore_ascii_case(kind.core_urn()) {
+    if reg.is_core(kind, text) {
         return None;
+    }
+    if is_undeclared_extension(reg, kind, text) && reg.resolve_path(kind, text).is_none() {
+        // A whole extension no schema declares (kept as sent, so only selectable whole).
+        return Some(Item::Extension(text.to_string()));
     }
     let p = AttrPath::parse(text).ok()?;
     let resolved = reg.resolve(kind, p.urn.as_deref(), &p.name)?;

@@ -53,7 +53,7 @@ fn normalize_urn_key(
     value: &Value,
     out: &mut Map<String, Value>,
 ) -> Result<(), ScimError> {
-    if key.eq_ignore_ascii_case(kind.core_urn()) {
+    if reg.is_core(kind, key) {
         // Some clients nest core attributes under the core URN.
         if let Value::Object(o) = value {
             for (k, v) in o {
@@ -85,8 +85,62 @@ fn normalize_urn_key(
             return set_attribute(reg, kind, path.urn.as_deref(), &path.name, value, out);
         }
     }
-    // Unknown schema URNs (Entra's ADSCIM group schema, the `2.0User` typo) are tolerated.
+    store_undeclared(key, value, out);
     Ok(())
+}
+
+/// An extension no schema declares. Entra's custom attribute mappings send
+/// `urn:ietf:params:scim:schemas:extension:<Name>:2.0:User` objects (or `…:User:<attr>` keys);
+/// they are kept as sent, under their URN, rather than silently dropped. An object value is a
+/// whole extension; anything else is one attribute named after the last `:`.
+pub fn store_undeclared(key: &str, value: &Value, out: &mut Map<String, Value>) {
+    match value {
+        Value::Object(o) => {
+            let slot = out
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(ext) = slot {
+                for (k, v) in o {
+                    if is_empty_value(v) {
+                        ext.remove(k);
+                    } else {
+                        ext.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        v => {
+            let Some((urn, attr)) = key.rsplit_once(':') else {
+                return;
+            };
+            let slot = out
+                .entry(urn.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(ext) = slot {
+                if is_empty_value(v) {
+                    ext.remove(attr);
+                } else {
+                    ext.insert(attr.to_string(), v.clone());
+                }
+            }
+        }
+    }
+    prune_empty_extensions(out);
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether `key` of a stored document is an extension no schema declares.
+pub fn is_undeclared_extension(reg: &Registry, kind: ResourceKind, key: &str) -> bool {
+    super::path::has_urn_prefix(key)
+        && !reg.is_core(kind, key)
+        && reg.extension(kind, key).is_none()
 }
 
 /// Coerces and stores one attribute into `out` (nesting extension attributes).
@@ -171,6 +225,11 @@ pub fn assemble(
             schemas.push(Value::String(urn.into()));
         }
     }
+    let undeclared: Vec<&String> = attrs
+        .keys()
+        .filter(|k| is_undeclared_extension(reg, kind, k))
+        .collect();
+    schemas.extend(undeclared.iter().map(|k| Value::String((*k).clone())));
     doc.insert("schemas".into(), Value::Array(schemas));
     doc.insert("id".into(), Value::String(id.into()));
     if let Some(e) = attrs.get("externalId") {
@@ -184,6 +243,11 @@ pub fn assemble(
     for urn in reg.extension_urns(kind) {
         if let Some(v) = attrs.get(urn) {
             doc.insert(urn.into(), v.clone());
+        }
+    }
+    for urn in undeclared {
+        if let Some(v) = attrs.get(urn) {
+            doc.insert(urn.clone(), v.clone());
         }
     }
     let mut meta = Map::new();
@@ -261,6 +325,25 @@ mod tests {
         );
         assert_eq!(out[URN_ENTERPRISE_USER]["employeeNumber"], json!("701984"));
         check_required(&reg, ResourceKind::User, &out).unwrap();
+    }
+
+    #[test]
+    fn undeclared_extensions_are_kept_as_sent() {
+        let reg = Registry::new();
+        let custom = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+        let body = json!({"userName": "u",
+            custom: {"costCode": "C1", "empty": null},
+            "urn:ietf:params:scim:schemas:extension:Other:2.0:User:badge": 42});
+        let out = normalize_body(&reg, ResourceKind::User, &body).unwrap();
+        assert_eq!(out[custom], json!({"costCode": "C1"}));
+        assert_eq!(
+            out["urn:ietf:params:scim:schemas:extension:Other:2.0:User"],
+            json!({"badge": 42})
+        );
+        let doc = assemble(&reg, ResourceKind::User, "id1", &out, "t", "t");
+        let schemas = doc["schemas"].as_array().unwrap();
+        assert!(schemas.contains(&json!(custom)), "{doc}");
+        assert_eq!(doc[custom]["costCode"], "C1");
     }
 
     #[test]

@@ -439,6 +439,23 @@ fn common_attributes() -> Vec<Attribute> {
     ]
 }
 
+/// SCIM 1.x-era and draft URNs that OneLogin's JSON templates still send
+/// (`urn:scim:schemas:core:2.0`, `urn:scim:schemas:extension:enterprise:2.0`, INTEROP Part B §3.1),
+/// mapped to the RFC 7643 URNs.
+fn legacy_alias(kind: ResourceKind, urn: &str) -> Option<&'static str> {
+    let lower = urn.to_ascii_lowercase();
+    match lower.as_str() {
+        "urn:scim:schemas:core:2.0" | "urn:scim:schemas:core:1.0" => Some(kind.core_urn()),
+        "urn:scim:schemas:extension:enterprise:2.0"
+        | "urn:scim:schemas:extension:enterprise:1.0"
+            if kind == ResourceKind::User =>
+        {
+            Some(URN_ENTERPRISE_USER)
+        }
+        _ => None,
+    }
+}
+
 /// Where an attribute name resolved to.
 #[derive(Debug, Clone, Copy)]
 pub struct Resolved<'a> {
@@ -513,10 +530,17 @@ impl Registry {
     }
 
     pub fn extension(&self, kind: ResourceKind, urn: &str) -> Option<&Schema> {
+        let urn = legacy_alias(kind, urn).unwrap_or(urn);
         self.extensions(kind)
             .into_iter()
             .map(|(s, _)| s)
             .find(|s| s.id.eq_ignore_ascii_case(urn))
+    }
+
+    /// Whether `urn` names the core schema of `kind` (or a legacy alias of it).
+    pub fn is_core(&self, kind: ResourceKind, urn: &str) -> bool {
+        let urn = legacy_alias(kind, urn).unwrap_or(urn);
+        urn.eq_ignore_ascii_case(self.core(kind).id.as_str())
     }
 
     /// Resolves a top-level attribute name, optionally URN-qualified, for `kind`.
@@ -547,9 +571,7 @@ impl Registry {
                         })
                     })
                 }),
-            Some(u) if u.eq_ignore_ascii_case(self.core(kind).id.as_str()) => {
-                self.resolve(kind, None, name)
-            }
+            Some(u) if self.is_core(kind, u) => self.resolve(kind, None, name),
             Some(u) => {
                 let ext = self.extension(kind, u)?;
                 ext.attribute(name).map(|attr| Resolved {
@@ -558,6 +580,12 @@ impl Registry {
                 })
             }
         }
+    }
+
+    /// Resolves a whole attribute path text (`[urn:]name[.sub]`, sub ignored) for `kind`.
+    pub fn resolve_path(&self, kind: ResourceKind, text: &str) -> Option<Resolved<'_>> {
+        let p = super::path::AttrPath::parse(text).ok()?;
+        self.resolve(kind, p.urn.as_deref(), &p.name)
     }
 
     /// Core and common attributes of `kind` (not extensions).
@@ -610,6 +638,34 @@ mod tests {
         assert_eq!(m.extension, Some(URN_ENTERPRISE_USER));
         assert!(r.resolve(ResourceKind::Group, None, "userName").is_none());
         assert!(r.resolve(ResourceKind::Group, None, "externalId").is_some());
+    }
+
+    #[test]
+    fn legacy_onelogin_urns_resolve_to_the_rfc_schemas() {
+        let r = Registry::new();
+        let a = r
+            .resolve(
+                ResourceKind::User,
+                Some("urn:scim:schemas:core:2.0"),
+                "userName",
+            )
+            .unwrap();
+        assert_eq!(a.attr.name, "userName");
+        let d = r
+            .resolve(
+                ResourceKind::User,
+                Some("urn:scim:schemas:extension:enterprise:2.0"),
+                "department",
+            )
+            .unwrap();
+        assert_eq!(d.extension, Some(URN_ENTERPRISE_USER));
+        assert!(r.is_core(ResourceKind::Group, "urn:scim:schemas:core:2.0"));
+        assert!(r
+            .extension(
+                ResourceKind::Group,
+                "urn:scim:schemas:extension:enterprise:2.0"
+            )
+            .is_none());
     }
 
     #[test]

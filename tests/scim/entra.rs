@@ -641,3 +641,85 @@ async fn g1_to_g7_group_lifecycle() {
     assert_eq!(r.body["totalResults"], 0);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn custom_mapped_extension_attributes_are_kept_returned_and_patched() {
+    // Entra admins map directory attributes to
+    // urn:ietf:params:scim:schemas:extension:<Name>:2.0:User:<attr>; no schema declares it here.
+    let s = TestServer::start().await;
+    let custom = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+    let r = s
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", custom],
+                               "userName": "c@x", custom: {"costCode": "CC-1"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().expect("id").to_string();
+    assert_eq!(r.body[custom]["costCode"], "CC-1");
+    assert!(r.body["schemas"]
+        .as_array()
+        .expect("schemas")
+        .contains(&json!(custom)));
+    let path = format!("/Users/{id}");
+    let r = s
+        .patch(
+            &path,
+            json!({"schemas":[PATCH_OP],"Operations":[
+            {"op":"Add","path":format!("{custom}:badgeNumber"),"value":"4711"},
+            {"op":"Replace","path":format!("{custom}:costCode"),"value":"CC-2"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = s.get(&path).await.body;
+    assert_eq!(
+        got[custom],
+        json!({"costCode": "CC-2", "badgeNumber": "4711"})
+    );
+    // Selectable whole with attributes / excludedAttributes.
+    let only = s.get(&format!("{path}?attributes={custom}")).await.body;
+    assert_eq!(only[custom]["badgeNumber"], "4711");
+    assert!(only.get("userName").is_none());
+    let without = s
+        .get(&format!("{path}?excludedAttributes={custom}"))
+        .await
+        .body;
+    assert!(without.get(custom).is_none());
+    let r = s
+        .patch(&path, json!({"schemas":[PATCH_OP],"Operations":[{"op":"Remove","path":format!("{custom}:costCode")},{"op":"Remove","path":format!("{custom}:badgeNumber")}]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = s.get(&path).await.body;
+    assert!(got.get(custom).is_none(), "{got}");
+    assert!(!got["schemas"]
+        .as_array()
+        .expect("schemas")
+        .contains(&json!(custom)));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn onelogin_legacy_schema_urns_are_understood() {
+    let s = TestServer::start().await;
+    let r = s
+        .post("/Users", json!({"schemas": ["urn:scim:schemas:core:2.0", "urn:scim:schemas:extension:enterprise:2.0"],
+                               "userName": "ol@x", "emails": {"value": "ol@x", "type": "work"},
+                               "urn:scim:schemas:extension:enterprise:2.0": {"department": "Ops"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body[ENT]["department"], "Ops");
+    assert_eq!(r.body["emails"], json!([{"value": "ol@x", "type": "work"}]));
+    let id = r.body["id"].as_str().expect("id").to_string();
+    let r = s
+        .patch(&format!("/Users/{id}?"), json!({"schemas":[PATCH_OP],"Operations":[
+            {"op":"replace","path":"urn:scim:schemas:extension:enterprise:2.0:department","value":"Sales"},
+            {"op":"replace","path":"urn:scim:schemas:core:2.0:title","value":"Lead"}]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body[ENT]["department"], "Sales");
+    assert_eq!(r.body["title"], "Lead");
+    let r = s.get("/Users?filter=userName+eq+%22ol%40x%22&").await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    s.stop().await;
+}
