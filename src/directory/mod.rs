@@ -6,6 +6,7 @@
 mod members;
 mod query;
 mod render;
+mod stream;
 mod view;
 mod write;
 
@@ -15,6 +16,7 @@ use crate::scim::{Registry, ResourceKind, ScimError};
 use crate::store::{Kind, Store, StoreError};
 
 pub use query::{ListParams, DEFAULT_MAX_PAGE};
+pub use stream::{GroupGet, GroupStream};
 
 /// The directory: a store plus the schema registry and the URL resources are published under.
 pub struct Directory {

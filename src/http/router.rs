@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::request::{check_content_type, parse_json, read_body, Query, MAX_BODY_BYTES};
 use super::respond::{self, Body};
 use crate::auth::TokenRegistry;
-use crate::directory::{Directory, ListParams};
+use crate::directory::{Directory, GroupGet, ListParams};
 use crate::scim::compat::MAX_OPERATIONS;
 use crate::scim::discovery::{self, Capabilities};
 use crate::scim::{ResourceKind, ScimError};
@@ -224,6 +224,9 @@ async fn dispatch(
             Method::GET => {
                 let attrs = query.get("attributes").map(str::to_string);
                 let excl = query.get("excludedAttributes").map(str::to_string);
+                if kind == ResourceKind::Group {
+                    return get_group(dir, id, attrs, excl).await;
+                }
                 let v =
                     blocking(move || dir.get(kind, &id, attrs.as_deref(), excl.as_deref())).await?;
                 Ok(respond::json(200, &v))
@@ -258,6 +261,31 @@ async fn dispatch(
             )),
         },
     }
+}
+
+/// GET of one group: the member list is streamed from the index in chunks, so a group of a
+/// million members costs a chunk of memory, not the whole list.
+async fn get_group(
+    dir: Arc<Directory>,
+    id: String,
+    attrs: Option<String>,
+    excl: Option<String>,
+) -> Result<Response<Body>, ScimError> {
+    let got = blocking(move || dir.get_group(&id, attrs.as_deref(), excl.as_deref())).await?;
+    let stream = match got {
+        GroupGet::Whole(v) => return Ok(respond::json(200, &v)),
+        GroupGet::Stream(s) => s,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    tokio::task::spawn_blocking(move || {
+        let result = stream.write(&mut |chunk| tx.blocking_send(bytes::Bytes::from(chunk)).is_ok());
+        if let Err(e) = result {
+            // The status line is already sent; the body ends short, so the client sees invalid
+            // JSON rather than a member list silently cut off.
+            tracing::error!(error = %e, "streaming a group's members failed");
+        }
+    });
+    Ok(respond::json_stream(rx))
 }
 
 fn only_get(method: &Method, path: &str) -> Result<(), ScimError> {

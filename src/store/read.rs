@@ -83,6 +83,22 @@ impl ReadTx {
         query::values(&self.multi(tables::GROUP_MEMBERS)?, group_id)
     }
 
+    /// Visits the direct member ids of `group_id` in order without collecting them, so a group
+    /// of any size can be written out in constant memory; the callback returns `Ok(false)` to stop.
+    pub fn for_each_member(
+        &self,
+        group_id: &str,
+        f: &mut dyn FnMut(&str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let t = self.multi(tables::GROUP_MEMBERS)?;
+        for v in t.get(group_id)? {
+            if !f(v?.value())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `member_id` is a direct member of `group_id`.
     pub fn is_member(&self, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
         let gm = self.multi(tables::GROUP_MEMBERS)?;

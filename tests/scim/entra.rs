@@ -723,3 +723,58 @@ async fn onelogin_legacy_schema_urns_are_understood() {
     assert_eq!(r.body["totalResults"], 1, "{}", r.body);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_large_group_is_streamed_whole_and_valid() {
+    // 1,500 members make a body of several 64 KiB chunks.
+    let s = std::sync::Arc::new(TestServer::start().await);
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in (0..1500).filter(|n| n % 16 == t) {
+                ids.push(s.user(&format!("member{n}@x")).await);
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.expect("task"));
+    }
+    assert_eq!(ids.len(), 1500);
+    let gid = s.group("everyone").await;
+    let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let r = s
+        .patch(&format!("/Groups/{gid}"), json!({"schemas":[PATCH_OP],"Operations":[{"op":"add","path":"members","value":value}]}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let got = s.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(got.status, 200);
+    let members = got.body["members"]
+        .as_array()
+        .expect("valid JSON with a members array");
+    let mut seen: Vec<&str> = members.iter().filter_map(|m| m["value"].as_str()).collect();
+    seen.sort_unstable();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(seen, want);
+    assert_eq!(got.body["displayName"], "everyone");
+    assert_eq!(got.body["meta"]["resourceType"], "Group");
+    // A projection applies to every streamed member.
+    let only = s
+        .get(&format!("/Groups/{gid}?attributes=members.value"))
+        .await
+        .body;
+    assert!(only["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .all(|m| m.as_object().is_some_and(|o| o.len() == 1)));
+    assert!(only.get("displayName").is_none());
+    match std::sync::Arc::try_unwrap(s) {
+        Ok(s) => s.stop().await,
+        Err(_) => panic!("server still shared"),
+    }
+}
