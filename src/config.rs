@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod edit;
+mod extensions;
 #[cfg(test)]
 mod tests;
 mod validate;
 
 pub use edit::{append_token, append_token_to_file};
+pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
 use validate::{
     token_hash, token_name, validate_server, validate_storage, validate_tls, validate_tokens,
 };
@@ -43,6 +45,8 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     pub storage: StorageSettings,
     pub tokens: Vec<TokenSettings>,
+    /// Extension schemas declared with `[[extensions]]`.
+    pub extensions: Vec<ExtensionSettings>,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -176,6 +180,8 @@ struct RawConfig {
     storage: Option<RawStorage>,
     #[serde(default)]
     tokens: Vec<RawToken>,
+    #[serde(default)]
+    extensions: Vec<extensions::RawExtension>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,6 +272,7 @@ impl Config {
             .and_then(|tls| validate_tls(tls, &base, &mut problems));
         let storage = validate_storage(raw.storage, &base, &mut problems);
         let tokens = validate_tokens(&raw.tokens, &mut problems);
+        let extensions = extensions::validate_extensions(raw.extensions, &mut problems);
         if raw.tokens.is_empty() {
             problems.push(Problem::new(
                 "tokens",
@@ -283,6 +290,7 @@ impl Config {
                 tls,
                 storage,
                 tokens,
+                extensions,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -312,6 +320,7 @@ impl Config {
                 path: data_dir.join(DEFAULT_STORE_FILE),
             },
             tokens,
+            extensions: Vec::new(),
             source: None,
         }
     }

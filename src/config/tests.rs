@@ -504,3 +504,50 @@ fn shipped_example_has_only_known_keys() {
     let err = Config::from_toml(&issued, source).unwrap_err();
     assert!(err.problems.iter().all(|p| p.key != "tokens"), "{err}");
 }
+
+#[test]
+fn declared_extensions_load_into_the_registry() {
+    let f = Fixture::new();
+    let text = format!(
+        "{}\n[[extensions]]\nurn = \"urn:ietf:params:scim:schemas:extension:acme:2.0:User\"\nresource = \"User\"\n\
+         [[extensions.attributes]]\nname = \"costCenterCode\"\n[[extensions.attributes]]\nname = \"contractor\"\ntype = \"boolean\"\n",
+        f.good()
+    );
+    let config = Config::from_toml(&text, &f.dir.path().join("scimd.toml")).unwrap();
+    assert_eq!(config.extensions.len(), 1);
+    assert_eq!(config.extensions[0].name, "acme");
+    let reg = registry(&config.extensions);
+    let r = reg
+        .resolve(
+            crate::scim::ResourceKind::User,
+            Some("urn:ietf:params:scim:schemas:extension:acme:2.0:User"),
+            "CONTRACTOR",
+        )
+        .unwrap();
+    assert_eq!(r.attr.ty, crate::scim::schema::AttrType::Boolean);
+}
+
+#[test]
+fn bad_extensions_are_reported_at_their_keys() {
+    let f = Fixture::new();
+    let text = format!(
+        "{}\n[[extensions]]\nurn = \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User\"\nresource = \"Device\"\n\
+         [[extensions.attributes]]\nname = \"1bad\"\ntype = \"complex\"\nmutability = \"readOnly\"\nreturned = \"sometimes\"\n\
+         [[extensions]]\nurn = \"not a urn\"\nresource = \"Group\"\n",
+        f.good()
+    );
+    let err = Config::from_toml(&text, &f.dir.path().join("scimd.toml")).unwrap_err();
+    let got = keys(&err);
+    for k in [
+        "extensions[0].urn",
+        "extensions[0].resource",
+        "extensions[0].attributes[0].name",
+        "extensions[0].attributes[0].type",
+        "extensions[0].attributes[0].mutability",
+        "extensions[0].attributes[0].returned",
+        "extensions[1].urn",
+        "extensions[1].attributes",
+    ] {
+        assert!(got.contains(&k), "{k} missing from {got:?}");
+    }
+}

@@ -29,10 +29,10 @@ pub struct Directory {
 impl Directory {
     /// `base_url` is the public SCIM base (`https://host:8443/scim/v2`), used for
     /// `meta.location`, `$ref` and the `Location` header.
-    pub fn new(store: Arc<Store>, base_url: &str, max_page: usize) -> Directory {
+    pub fn new(store: Arc<Store>, reg: Registry, base_url: &str, max_page: usize) -> Directory {
         Directory {
             store,
-            reg: Registry::new(),
+            reg,
             base_url: base_url.trim_end_matches('/').to_string(),
             max_page: max_page.max(1),
         }

@@ -116,8 +116,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
              Only do this behind a gateway that terminates TLS; otherwise add a [tls] table to the config"
         );
     }
+    let registry = crate::config::registry(&config.extensions);
     let dir = Arc::new(Directory::new(
         store,
+        registry,
         &base_url,
         config.server.max_page_size,
     ));

@@ -143,6 +143,27 @@ impl Attribute {
         self
     }
 
+    /// A simple (non-complex) attribute of an administrator-declared extension.
+    #[allow(clippy::too_many_arguments)]
+    pub fn custom(
+        name: &str,
+        ty: AttrType,
+        multi_valued: bool,
+        case_exact: bool,
+        required: bool,
+        mutability: Mutability,
+        returned: Returned,
+        description: &str,
+    ) -> Self {
+        let mut a = Self::new(name, ty, description);
+        a.multi_valued = multi_valued;
+        a.case_exact = case_exact;
+        a.required = required;
+        a.mutability = mutability;
+        a.returned = returned;
+        a
+    }
+
     /// Finds a sub-attribute by name, case-insensitively (RFC 7643 §2.1).
     pub fn sub(&self, name: &str) -> Option<&Attribute> {
         self.sub_attributes
@@ -469,7 +490,9 @@ pub struct Resolved<'a> {
 pub struct Registry {
     user: Schema,
     group: Schema,
-    enterprise: Schema,
+    /// Extension schemas and the resource type each extends: the enterprise User extension,
+    /// then those declared in the configuration.
+    extensions: Vec<(ResourceKind, Schema)>,
     common: Vec<Attribute>,
 }
 
@@ -484,13 +507,31 @@ impl Registry {
         Registry {
             user: user_schema(),
             group: group_schema(),
-            enterprise: enterprise_user_schema(),
+            extensions: vec![(ResourceKind::User, enterprise_user_schema())],
             common: common_attributes(),
         }
     }
 
-    pub fn schemas(&self) -> [&Schema; 3] {
-        [&self.user, &self.group, &self.enterprise]
+    /// The built-in schemas plus extension schemas declared by the administrator. The caller
+    /// (configuration validation) has already refused URNs that collide with a built-in one.
+    pub fn with_extensions(extra: Vec<(ResourceKind, Schema)>) -> Self {
+        let mut reg = Self::new();
+        reg.extensions.extend(extra);
+        reg
+    }
+
+    /// Whether `urn` is one of the built-in schemas (or a legacy alias of one).
+    pub fn is_builtin(&self, urn: &str) -> bool {
+        [ResourceKind::User, ResourceKind::Group]
+            .into_iter()
+            .any(|k| self.is_core(k, urn) || legacy_alias(k, urn).is_some())
+            || urn.eq_ignore_ascii_case(URN_ENTERPRISE_USER)
+    }
+
+    pub fn schemas(&self) -> Vec<&Schema> {
+        let mut all = vec![&self.user, &self.group];
+        all.extend(self.extensions.iter().map(|(_, s)| s));
+        all
     }
 
     pub fn schema(&self, urn: &str) -> Option<&Schema> {
@@ -508,10 +549,11 @@ impl Registry {
 
     /// Extension schemas a resource type allows, with whether each is required.
     pub fn extensions(&self, kind: ResourceKind) -> Vec<(&Schema, bool)> {
-        match kind {
-            ResourceKind::User => vec![(&self.enterprise, false)],
-            ResourceKind::Group => Vec::new(),
-        }
+        self.extensions
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, s)| (s, false))
+            .collect()
     }
 
     /// The extension URNs of `kind` (for path parsing: they decide where a URN prefix ends).

@@ -35,6 +35,11 @@ pub fn install_crypto() {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server whose embedded-default configuration `adjust` may change first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         install_crypto();
         let dir = tempfile::tempdir().expect("tempdir");
         let (cert, key, _) = scimd::tls::ensure_self_signed(&dir.path().join("tls")).expect("cert");
@@ -48,6 +53,7 @@ impl TestServer {
         }];
         let mut config = Config::embedded_default(dir.path(), tokens, cert.clone(), key);
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        adjust(&mut config);
         let running = scimd::http::start(&config).await.expect("server starts");
         let base = running.base_url.clone();
         let pem = std::fs::read(&cert).expect("read cert");

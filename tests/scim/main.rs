@@ -2,4 +2,5 @@
 
 mod common;
 mod entra;
+mod extensions;
 mod protocol;
