@@ -109,7 +109,6 @@ impl Directory {
                 if let Some(name) = user_name(&attrs) {
                     check_user_name_free(tx, name, Some(id))?;
                 }
-                let created = meta_str(&old, "created").unwrap_or_default().to_string();
                 let mut member_changed = false;
                 if let Some(m) = &members {
                     member_changed = apply_changes(
@@ -119,13 +118,7 @@ impl Directory {
                         &[MemberChange::Clear, MemberChange::Add(m.clone())],
                     )?;
                 }
-                let doc = if writable_part(&old) == attrs && !member_changed {
-                    old
-                } else {
-                    let doc = assemble(&self.reg, kind, id, &attrs, &created, &now());
-                    tx.update(store_kind(kind), id, &doc)?;
-                    doc
-                };
+                let doc = self.save_if_changed(tx, kind, id, old, &attrs, member_changed)?;
                 Ok::<_, DirError>(self.render(tx, kind, doc, Derive::ALL)?)
             })
             .map_err(|e| e.0)?;
@@ -164,14 +157,7 @@ impl Directory {
                     }
                 }
                 let member_changed = apply_changes(&self.reg, tx, id, &member_changes)?;
-                let doc = if attrs == old_attrs && !member_changed {
-                    old
-                } else {
-                    let created = meta_str(&old, "created").unwrap_or_default().to_string();
-                    let doc = assemble(&self.reg, kind, id, &attrs, &created, &now());
-                    tx.update(store_kind(kind), id, &doc)?;
-                    doc
-                };
+                let doc = self.save_if_changed(tx, kind, id, old, &attrs, member_changed)?;
                 if render {
                     Ok::<_, DirError>(Some(self.render(tx, kind, doc, Derive::ALL)?))
                 } else {
@@ -183,6 +169,26 @@ impl Directory {
             location: self.location(kind, id),
             resource,
         }))
+    }
+
+    /// Writes the new attributes with a fresh `meta.lastModified`, unless nothing changed:
+    /// an update that changes nothing keeps its timestamp, so incremental readers skip it.
+    fn save_if_changed(
+        &self,
+        tx: &mut WriteTx<'_>,
+        kind: ResourceKind,
+        id: &str,
+        old: Value,
+        attrs: &serde_json::Map<String, Value>,
+        member_changed: bool,
+    ) -> Result<Value, DirError> {
+        if writable_part(&old) == *attrs && !member_changed {
+            return Ok(old);
+        }
+        let created = meta_str(&old, "created").unwrap_or_default().to_string();
+        let doc = assemble(&self.reg, kind, id, attrs, &created, &now());
+        tx.update(store_kind(kind), id, &doc)?;
+        Ok(doc)
     }
 
     /// DELETE: removes the resource, its index entries and every membership edge it has.
