@@ -210,6 +210,7 @@ impl Directory {
 
 fn derive_for(p: &Projection) -> Derive {
     Derive {
+        member_display: p.requests("members", "display"),
         members: !p.excludes("members"),
         groups: !p.excludes("groups"),
     }

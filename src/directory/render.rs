@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::view::View;
-use super::{from_store, Directory};
+use super::{from_store, store_kind, Directory};
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::Kind;
 
@@ -14,13 +14,24 @@ use crate::store::Kind;
 pub(crate) struct Derive {
     pub members: bool,
     pub groups: bool,
+    /// `members[].display`, returned on request only: it costs a read per member.
+    pub member_display: bool,
 }
 
 impl Derive {
     pub const ALL: Derive = Derive {
         members: true,
         groups: true,
+        member_display: false,
     };
+}
+
+/// The display name of a member: a User's displayName, else its userName; a Group's displayName.
+pub(crate) fn member_display(view: &dyn View, kind: ResourceKind, id: &str) -> Option<Value> {
+    let doc = view.get(store_kind(kind), id).ok()??;
+    doc.get("displayName")
+        .or_else(|| doc.get("userName"))
+        .cloned()
 }
 
 impl Directory {
@@ -79,11 +90,20 @@ impl Directory {
                     } else {
                         ResourceKind::Group
                     };
-                    list.push(json!({
+                    let mut entry = json!({
                         "value": mid,
                         "$ref": self.location(member_kind, &mid),
                         "type": member_kind.name(),
-                    }));
+                    });
+                    if derive.member_display {
+                        if let (Some(d), Some(o)) = (
+                            member_display(view, member_kind, &mid),
+                            entry.as_object_mut(),
+                        ) {
+                            o.insert("display".into(), d);
+                        }
+                    }
+                    list.push(entry);
                 }
                 insert_before_meta(obj, "members", Value::Array(list));
             }

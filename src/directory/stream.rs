@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::render::Derive;
+use super::render::{member_display, Derive};
 use super::write::not_found;
 use super::{from_store, store_kind, Directory};
 use crate::scim::projection::Projection;
@@ -30,6 +30,8 @@ pub struct GroupStream {
     head: String,
     meta: Option<Value>,
     projection: Option<Projection>,
+    /// `members[].display` was asked for: one extra read per member.
+    display: bool,
     base_url: String,
     reg: crate::scim::Registry,
 }
@@ -61,6 +63,7 @@ impl Directory {
             Derive {
                 members: false,
                 groups: false,
+                member_display: false,
             },
         )?;
         let Value::Object(mut head) = projection.apply(&self.reg, kind, rendered) else {
@@ -76,6 +79,7 @@ impl Directory {
             id: id.to_string(),
             head: text,
             meta,
+            display: projection.requests("members", "display"),
             projection: has_projection.then_some(projection),
             base_url: self.base_url.clone(),
             reg: self.reg.clone(),
@@ -107,6 +111,13 @@ impl GroupStream {
                 "$ref": format!("{}/{}/{mid}", self.base_url, member_kind.endpoint()),
                 "type": member_kind.name(),
             });
+            if self.display {
+                if let (Some(d), Some(o)) =
+                    (member_display(tx, member_kind, mid), entry.as_object_mut())
+                {
+                    o.insert("display".into(), d);
+                }
+            }
             if let Some(p) = &self.projection {
                 let mut wrapper = Map::new();
                 wrapper.insert("members".into(), Value::Array(vec![entry]));

@@ -45,6 +45,18 @@ impl Projection {
         })
     }
 
+    /// True when `attributes` names `attr` itself or `attr.sub`: sub-attributes returned only on
+    /// request (`members.display`) are computed then.
+    pub fn requests(&self, attr: &str, sub: &str) -> bool {
+        self.include.as_ref().is_some_and(|list| {
+            list.iter().any(|i| {
+                matches!(i, Item::Attr(None, n, s)
+                    if n.eq_ignore_ascii_case(attr)
+                        && s.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(sub)))
+            })
+        })
+    }
+
     /// True when the caller asked not to see `name` (a core top-level attribute), e.g.
     /// `excludedAttributes=members`, so the server can skip computing it at all.
     pub fn excludes(&self, name: &str) -> bool {

@@ -401,8 +401,11 @@ fn group_schema() -> Schema {
                     )
                     .canonical(&["User", "Group"])
                     .mutability(Mutability::Immutable),
-                    A::string("display", "A human-readable name for the member.")
-                        .mutability(Mutability::ReadOnly),
+                    // Returned on request only: scim2-tester and others compare members with what
+                    // they sent, while Netskope's scripts ask `attributes=members` and read it.
+                    A::string("display", "A human-readable name for the member: the User's displayName or userName, the Group's displayName. Returned when attributes names members or members.display.")
+                        .mutability(Mutability::ReadOnly)
+                        .returned(Returned::Request),
                 ],
             )
             .multi(),
