@@ -372,9 +372,14 @@ fn banner(config: &Config, boot: Option<&Bootstrap>) -> String {
         b,
         "Try:   curl {cacert}-H \"Authorization: Bearer {token_for_example}\" {url}/Users"
     );
+    let secret = if boot.is_some() {
+        "the token above"
+    } else {
+        "a secret issued with `scimd token issue`"
+    };
     let _ = writeln!(
         b,
-        "Entra ID: Tenant URL = the URL above; Secret Token = the token above. Entra connects only \
+        "Entra ID: Tenant URL = the URL above; Secret Token = {secret}. Entra connects only \
          to a publicly trusted HTTPS endpoint: use a CA-issued certificate in [tls], or a gateway \
          with one and server.public_url."
     );
