@@ -24,6 +24,42 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connections beyond this wait in the kernel's accept queue instead of exhausting memory.
 const MAX_CONNECTIONS: usize = 4096;
 
+/// h2 keep-alive: ping an idle connection this often, and drop it when a ping goes unanswered.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connection builders: one per protocol negotiated by ALPN, and one that sniffs (plain HTTP).
+struct Builders {
+    h1: Builder<TokioExecutor>,
+    h2: Builder<TokioExecutor>,
+    sniff: Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new() -> Builders {
+        let configure = |mut b: Builder<TokioExecutor>| {
+            b.http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(true);
+            // h2 caps header lists at 16 KiB by default and answers a bare 431; a long filter
+            // in the URL should reach the router and get a SCIM error, as over HTTP/1.1.
+            b.http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(256)
+                .max_header_list_size(64 * 1024)
+                .keep_alive_interval(Some(H2_PING_INTERVAL))
+                .keep_alive_timeout(H2_PING_TIMEOUT);
+            b
+        };
+        Builders {
+            h1: configure(Builder::new(TokioExecutor::new()).http1_only()),
+            h2: configure(Builder::new(TokioExecutor::new()).http2_only()),
+            sniff: configure(Builder::new(TokioExecutor::new())),
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` resolves, then stops accepting and drains.
 pub async fn run(
     listener: TcpListener,
@@ -33,20 +69,7 @@ pub async fn run(
 ) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
-    // h2 caps header lists at 16 KiB by default and answers a bare 431; a long filter in the URL
-    // should reach the router and get a SCIM error, as it does over HTTP/1.1.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
-        .max_header_list_size(64 * 1024);
-    let builder = Arc::new(builder);
+    let builders = Arc::new(Builders::new());
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -70,7 +93,7 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let builder = builder.clone();
+        let builders = builders.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -94,13 +117,30 @@ pub async fn run(
                             return;
                         }
                     };
+                    // ALPN already says which protocol follows, so no sniffing read (which has
+                    // no timeout) is needed: an idle socket meets the h1 header timeout or the
+                    // h2 keep-alive instead of holding a connection slot forever.
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                    let builder = if h2 { &builders.h2 } else { &builders.h1 };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 }
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    // Plain HTTP (behind a gateway) may be h1 or h2 with prior knowledge; the
+                    // sniff waits for the first bytes, so bound that wait first.
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => {
+                            tracing::debug!(%peer, "no request within the header timeout");
+                            return;
+                        }
+                    }
+                    let conn = builders
+                        .sniff
+                        .serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }

@@ -4,12 +4,27 @@
 //! `patch.rs` stays strict RFC; this module turns what real clients send into RFC form.
 //! (Type-level leniency — `"False"` for a boolean, a bare string for `manager`, one object
 //! for a multi-valued attribute — lives with the type coercion in `value.rs`, named the same way.)
+//!
+//! Two quirks depend on the resource's current state, so they cannot be rewritten away before
+//! the engine runs; they are still decided here and the engine only asks:
+//! [`create_on_absent_seed`] (Entra: a filter that matches nothing creates the value) and
+//! [`replaces_whole_complex`] (Entra: a bare-string `manager` replaces the whole reference).
+//!
+//! The rules, by client:
+//! - Entra: `Operations` before `schemas`, any key case; `"Add"`/`"Replace"`/`"Remove"`;
+//!   path-less values with dotted and URN keys; remove-members-with-value; remove with the old
+//!   value attached; create-on-absent; bare-string manager.
+//! - Okta: path-less `replace` carrying the read-only `id` (group rename).
+//! - authentik: path-less values; remove-members-with-value.
+//! - Microsoft's Postman suite: bare-string members in remove-with-value.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::ScimError;
+use super::filter::{CompareOp, Filter, Literal};
 use super::path::AttrPath;
-use super::schema::{AttrType, Registry, ResourceKind};
+use super::schema::{AttrType, Attribute, Registry, ResourceKind};
+use super::value::coerce_single;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -112,6 +127,9 @@ fn normalize_op(
             )))
         }
     };
+    // `"path": null` is how many JSON serializers write an absent optional member (RFC 7643
+    // §2.5: null is unassigned). A blank path gets the same reading; no client is documented to
+    // send one (INTEROP has no case), so this is leniency without a named client.
     let path = match field(o, "path") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
@@ -190,8 +208,9 @@ fn normalize_op(
 /// `remove` carrying a value is not RFC, but two shapes are common:
 /// - Entra (G6, default mode) and authentik remove group members with
 ///   `{"op":"Remove","path":"members","value":[{"value":"id"}]}` meaning "remove only these"
-///   (INTEROP P1: a naive server wipes every member). Any multi-valued complex attribute gets
-///   the same reading: each listed `value` becomes `attr[value eq "…"]`.
+///   (INTEROP P1: a naive server wipes every member). Any multi-valued attribute gets the same
+///   reading: each listed `value` (or, for a simple multi-valued attribute, each listed scalar)
+///   becomes `attr[value eq "…"]`, so the values not listed stay.
 /// - Entra removes `emails[type eq "work"].value` with the old value attached (P19): the value
 ///   is irrelevant, the path says what to clear.
 fn normalize_remove_with_value(
@@ -202,14 +221,19 @@ fn normalize_remove_with_value(
     value: Value,
     out: &mut Vec<RawOp>,
 ) -> Result<(), ScimError> {
-    let plain_multi = !path.contains('[')
-        && AttrPath::parse(&path).ok().is_some_and(|p| {
-            p.sub.is_none()
-                && reg
-                    .resolve(kind, p.urn.as_deref(), &p.name)
-                    .is_some_and(|r| r.attr.multi_valued && r.attr.ty == AttrType::Complex)
-        });
-    if !plain_multi {
+    let multi = if path.contains('[') {
+        None
+    } else {
+        AttrPath::parse(&path).ok().and_then(|p| {
+            if p.sub.is_some() {
+                return None;
+            }
+            reg.resolve(kind, p.urn.as_deref(), &p.name)
+                .filter(|r| r.attr.multi_valued)
+                .map(|r| r.attr.ty == AttrType::Complex)
+        })
+    };
+    let Some(complex) = multi else {
         out.push(RawOp {
             op: OpKind::Remove,
             path,
@@ -217,7 +241,7 @@ fn normalize_remove_with_value(
             from_pathless: false,
         });
         return Ok(());
-    }
+    };
     let items = match value {
         Value::Array(a) => a,
         Value::Null => {
@@ -233,16 +257,23 @@ fn normalize_remove_with_value(
     };
     for (j, item) in items.iter().enumerate() {
         let id = match item {
-            Value::Object(m) => field(m, "value").and_then(Value::as_str),
+            Value::Object(m) if complex => field(m, "value").filter(|v| is_scalar(v)),
             // Microsoft's Postman suite uses bare strings for members.
-            Value::String(s) => Some(s.as_str()),
+            Value::String(_) => Some(item),
+            Value::Number(_) | Value::Bool(_) if !complex => Some(item),
             _ => None,
         };
         let Some(id) = id else {
             return Err(ScimError::invalid_value(format!(
-                "Operations[{i}].value[{j}] must be an object with a \"value\" naming what to remove"
+                "Operations[{i}].value[{j}] must {} naming what to remove",
+                if complex {
+                    "be an object with a \"value\""
+                } else {
+                    "be a single value"
+                }
             )));
         };
+        // A JSON scalar is also a filter literal: "a\"b" stays quoted, 5 and true stay bare.
         let quoted = serde_json::to_string(id).unwrap_or_default();
         out.push(RawOp {
             op: OpKind::Remove,
@@ -252,6 +283,59 @@ fn normalize_remove_with_value(
         });
     }
     Ok(())
+}
+
+fn is_scalar(v: &Value) -> bool {
+    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+}
+
+/// Create-on-absent (Entra; Microsoft's SCIM Validator; INTEROP Part A §7 U5, P5): Entra sets
+/// `emails[type eq "work"].value` (and `phoneNumbers[type eq "mobile"].value`,
+/// `addresses[type eq "work"].postalCode`, …) on a user that has no work email yet, and expects
+/// the value to be created. RFC 7644 §3.5.2.3 says a value filter that matches nothing is
+/// `noTarget`; for a plain equality filter the new value is unambiguous, so it is created from
+/// the filter: `type eq "work"` seeds `{"type":"work"}`, an `and` of equalities seeds all of
+/// them. Any other filter shape (`co`, `or`, `not`, …) cannot seed a value and stays `noTarget`.
+/// The engine asks this only after its filter matched nothing.
+pub fn create_on_absent_seed(f: &Filter, def: &Attribute) -> Option<Map<String, Value>> {
+    if def.ty != AttrType::Complex {
+        return None;
+    }
+    match f {
+        Filter::Compare {
+            attr,
+            op: CompareOp::Eq,
+            value,
+        } if attr.urn.is_none() && attr.sub.is_none() => {
+            let sd = def.sub(&attr.name)?;
+            let v = match value {
+                Literal::String(s) => Value::String(s.clone()),
+                Literal::Bool(b) => Value::Bool(*b),
+                Literal::Number(n) => Value::Number(n.clone()),
+                Literal::Null => return None,
+            };
+            let v = coerce_single(sd, &v, &sd.name).ok()??;
+            let mut m = Map::new();
+            m.insert(sd.name.clone(), v);
+            Some(m)
+        }
+        Filter::And(a, b) => {
+            let mut m = create_on_absent_seed(a, def)?;
+            for (k, v) in create_on_absent_seed(b, def)? {
+                m.insert(k, v);
+            }
+            Some(m)
+        }
+        _ => None,
+    }
+}
+
+/// Entra sends a complex reference as a bare id string (`manager`, INTEROP P6 and U9) and, in
+/// its legacy form, as an array holding one object (`[{"$ref": …, "value": …}]`). Either names
+/// the whole new reference, so it replaces the old one instead of merging into it as an object
+/// value does (RFC 7644 §3.5.2.3): merging would keep the previous manager's `$ref`.
+pub fn replaces_whole_complex(raw: &Value) -> bool {
+    matches!(raw, Value::String(_) | Value::Array(_))
 }
 
 #[cfg(test)]
@@ -319,5 +403,104 @@ mod tests {
             let e = normalize_patch(&reg, ResourceKind::User, &body).unwrap_err();
             assert!(e.detail.contains(want), "{body}: {}", e.detail);
         }
+    }
+
+    #[test]
+    fn entra_create_on_absent_seeds_only_from_plain_equalities() {
+        let reg = Registry::new();
+        let emails = reg
+            .resolve(ResourceKind::User, None, "emails")
+            .unwrap()
+            .attr;
+        let seed = |f: &str| create_on_absent_seed(&crate::scim::filter::parse(f).unwrap(), emails);
+        assert_eq!(
+            seed(r#"type eq "work""#),
+            Some(json!({"type": "work"}).as_object().unwrap().clone())
+        );
+        assert_eq!(
+            seed(r#"type eq "work" and primary eq "true""#),
+            Some(
+                json!({"type": "work", "primary": true})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
+        );
+        for no in [
+            r#"type co "work""#,
+            r#"type eq "work" or type eq "home""#,
+            r#"not (type eq "work")"#,
+            r#"type ne "work""#,
+            r#"type eq null"#,
+            r#"primary eq "maybe""#,
+            r#"nosuch eq "x""#,
+        ] {
+            assert_eq!(seed(no), None, "{no}");
+        }
+        let title = reg.resolve(ResourceKind::User, None, "title").unwrap().attr;
+        let f = crate::scim::filter::parse(r#"value eq "x""#).unwrap();
+        assert_eq!(create_on_absent_seed(&f, title), None);
+    }
+
+    #[test]
+    fn entra_bare_reference_replaces_the_whole_complex_value() {
+        assert!(replaces_whole_complex(&json!("m2")));
+        assert!(replaces_whole_complex(&json!([{"value": "m2"}])));
+        assert!(!replaces_whole_complex(&json!({"value": "m2"})));
+        assert!(!replaces_whole_complex(&Value::Null));
+    }
+
+    #[test]
+    fn remove_with_value_names_each_value_of_any_multi_valued_attribute() {
+        use crate::scim::schema::{Attribute, Mutability, Returned, Schema};
+        let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+        let reg = Registry::with_extensions(vec![(
+            ResourceKind::User,
+            Schema {
+                id: urn.into(),
+                name: "Acme".into(),
+                description: String::new(),
+                attributes: vec![Attribute::custom(
+                    "tags",
+                    AttrType::String,
+                    true,
+                    false,
+                    false,
+                    Mutability::ReadWrite,
+                    Returned::Default,
+                    "tags",
+                )],
+            },
+        )]);
+        let path = format!("{urn}:tags");
+        let ops = normalize_patch(
+            &reg,
+            ResourceKind::User,
+            &json!({"Operations": [{"op": "remove", "path": path, "value": ["a\"b", 7, true]}]}),
+        )
+        .unwrap();
+        let paths: Vec<&str> = ops.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                format!("{path}[value eq \"a\\\"b\"]"),
+                format!("{path}[value eq 7]"),
+                format!("{path}[value eq true]"),
+            ]
+        );
+        // An object is not a simple value; nothing is removed and the request is refused.
+        let e = normalize_patch(
+            &reg,
+            ResourceKind::User,
+            &json!({"Operations": [{"op": "remove", "path": path, "value": [{"value": "a"}]}]}),
+        )
+        .unwrap_err();
+        assert!(e.detail.contains("single value"), "{}", e.detail);
+        // A single-valued attribute: the value is dropped and the path alone says what to clear.
+        let ops = norm(
+            ResourceKind::User,
+            json!({"Operations": [{"op": "Remove", "path": "emails[type eq \"work\"].value", "value": "old@x"}]}),
+        );
+        assert_eq!(ops[0].value, None);
     }
 }

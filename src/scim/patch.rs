@@ -1,6 +1,22 @@
 //! The PATCH engine (RFC 7644 §3.5.2): applies add / replace / remove to a resource's writable
 //! attributes. All operations run on a copy; the first failure discards the copy, so a request
-//! that fails part way leaves the resource unchanged.
+//! that fails part way leaves the resource unchanged (§3.5.2: "treated as atomic").
+//!
+//! The engine is strict RFC. What real clients send is turned into RFC form by `compat` before
+//! the engine sees it; the two places where a quirk depends on the resource's current state
+//! (create-on-absent for a filter that matches nothing, a bare string for a complex reference)
+//! call a `compat` rule, which names the client.
+//!
+//! Error codes (RFC 7644 §3.12), and where they come from:
+//! - `invalidPath`: the path is malformed, or names an attribute or sub-attribute the schema
+//!   does not have, or applies a '[ ]' filter or a sub-attribute where none can apply.
+//! - `invalidFilter`: a value filter compares a sub-attribute in a way its type does not allow
+//!   (§3.12 lists `invalidFilter` for "PATCH (Path Filter)").
+//! - `noTarget`: `remove` without a path (§3.5.2.2); an `add`/`replace` value filter that matches
+//!   nothing (§3.5.2.3), unless `compat::create_on_absent_seed` can create the value.
+//! - `mutability`: changing a readOnly attribute; changing or removing an immutable one that has
+//!   a value (§3.5.2); removing or unassigning a required attribute (§3.5.2.2).
+//! - `invalidValue`: a value of the wrong type or shape, or more than one `primary` value.
 
 use serde_json::{Map, Value};
 
@@ -76,6 +92,7 @@ pub fn apply(
         apply_one(reg, kind, &mut work, op)?;
     }
     prune_empty_extensions(&mut work);
+    // Backstop: a required attribute that is present but blank ("  ") is an invalid value.
     check_required(reg, kind, &work)?;
     *attrs = work;
     Ok(())
@@ -87,94 +104,186 @@ fn apply_one(
     attrs: &mut Map<String, Value>,
     op: &Operation,
 ) -> Result<(), ScimError> {
-    match &op.path {
-        PatchPath::Extension(urn) => match op.op {
-            OpKind::Remove => {
-                attrs.remove(urn.as_str());
-                Ok(())
+    let (attr, filter, sub) = match &op.path {
+        PatchPath::Extension(urn) => return whole_extension(reg, kind, attrs, urn, op),
+        PatchPath::Attr { attr, filter, sub } => (attr, filter, sub),
+    };
+    let Some(resolved) = reg.resolve(kind, attr.urn.as_deref(), &attr.name) else {
+        if let Some(urn) = attr.urn.as_deref() {
+            if is_undeclared_extension(reg, kind, urn) {
+                return undeclared(attrs, attr, filter.is_some() || sub.is_some(), op);
             }
-            OpKind::Add | OpKind::Replace => {
-                let Some(Value::Object(o)) = &op.value else {
-                    return Err(ScimError::invalid_value(format!(
-                        "the value for \"{urn}\" must be an object of that extension's attributes"
-                    )));
-                };
-                for (k, v) in o {
-                    let attr = AttrPath::parse(k)
-                        .map_err(|why| ScimError::invalid_path(format!("in \"{urn}\": {why}")))?;
-                    let inner = Operation {
-                        op: op.op,
-                        path: PatchPath::Attr {
-                            attr: AttrPath {
-                                urn: Some(urn.clone()),
-                                name: attr.name,
-                                sub: attr.sub,
-                            },
-                            filter: None,
-                            sub: None,
+        }
+        if op.from_pathless {
+            return Ok(()); // as in a POST body: unknown attributes are ignored
+        }
+        return Err(ScimError::invalid_path(format!(
+            "\"{attr}\" is not an attribute of {}",
+            kind.name()
+        )));
+    };
+    let def = resolved.attr;
+    if def.mutability == Mutability::WriteOnly {
+        // `password`: accepted (Okta sends one) and never stored, so never returned.
+        return Ok(());
+    }
+    if def.mutability == Mutability::ReadOnly || is_derived(kind, &def.name) {
+        if op.from_pathless {
+            // As in a POST or PUT body (RFC 7644 §3.3, §3.5.1): read-only values are ignored.
+            return Ok(());
+        }
+        return Err(ScimError::mutability(format!(
+            "\"{}\" is read-only and cannot be changed with PATCH",
+            def.name
+        )));
+    }
+    let t = Target {
+        reg,
+        kind,
+        def,
+        ext: resolved.extension,
+        shown: attr.to_string(),
+    };
+    let before = stored(attrs, t.ext, &def.name).cloned();
+    let outcome = match t.ext {
+        None => on_attribute(
+            attrs,
+            &t,
+            filter.as_ref(),
+            attr.sub.as_deref().or(sub.as_deref()),
+            op,
+        ),
+        Some(ext) => {
+            // The extension's attributes live in one object under its URN; work on it alone.
+            let mut inner = match attrs.remove(ext) {
+                Some(Value::Object(o)) => o,
+                _ => Map::new(),
+            };
+            let r = on_attribute(
+                &mut inner,
+                &t,
+                filter.as_ref(),
+                attr.sub.as_deref().or(sub.as_deref()),
+                op,
+            );
+            if !inner.is_empty() {
+                attrs.insert(ext.to_string(), Value::Object(inner));
+            }
+            r
+        }
+    };
+    outcome?;
+    guard(&t, before.as_ref(), stored(attrs, t.ext, &def.name))
+}
+
+fn on_attribute(
+    container: &mut Map<String, Value>,
+    t: &Target<'_>,
+    filter: Option<&Filter>,
+    sub: Option<&str>,
+    op: &Operation,
+) -> Result<(), ScimError> {
+    match (filter, sub) {
+        (None, None) => whole(container, t, op),
+        (None, Some(s)) => sub_attribute(container, t, s, op),
+        (Some(f), s) => filtered(container, t, f, s, op),
+    }
+}
+
+/// The stored value of a (core or extension) attribute.
+fn stored<'a>(attrs: &'a Map<String, Value>, ext: Option<&str>, name: &str) -> Option<&'a Value> {
+    match ext {
+        None => attrs.get(name),
+        Some(u) => attrs.get(u)?.get(name),
+    }
+}
+
+/// The mutability rules that depend on what an operation did, whatever its path:
+/// - immutable (RFC 7644 §3.5.2): "a client MUST NOT modify an attribute that has mutability
+///   … immutable"; it "MAY add a value to an immutable attribute if the attribute had no
+///   previous value". Re-sending the same value changes nothing and is fine.
+/// - required (§3.5.2.2): "If an attribute is removed or becomes unassigned and is defined as a
+///   required attribute …, the server SHALL return … a scimType error code of mutability".
+fn guard(t: &Target<'_>, before: Option<&Value>, after: Option<&Value>) -> Result<(), ScimError> {
+    let Some(old) = before else {
+        return Ok(());
+    };
+    if after == Some(old) {
+        return Ok(());
+    }
+    if t.def.mutability == Mutability::Immutable {
+        return Err(ScimError::mutability(format!(
+            "\"{}\" is immutable: it can be set once but not changed or removed",
+            t.shown
+        )));
+    }
+    if t.def.required && after.is_none() {
+        return Err(ScimError::mutability(format!(
+            "\"{}\" is required for a {}, so it cannot be removed or set to nothing; replace it with a new value instead",
+            t.def.name,
+            t.kind.name()
+        )));
+    }
+    Ok(())
+}
+
+/// `path` is a declared extension's URN: the value is an object of that extension's attributes,
+/// each applied as its own operation; `remove` drops the whole extension.
+fn whole_extension(
+    reg: &Registry,
+    kind: ResourceKind,
+    attrs: &mut Map<String, Value>,
+    urn: &str,
+    op: &Operation,
+) -> Result<(), ScimError> {
+    match op.op {
+        OpKind::Remove => {
+            if let (Some(schema), Some(Value::Object(present))) =
+                (reg.extension(kind, urn), attrs.get(urn))
+            {
+                for a in &schema.attributes {
+                    if present.contains_key(&a.name) {
+                        let t = Target {
+                            reg,
+                            kind,
+                            def: a,
+                            ext: Some(urn),
+                            shown: format!("{urn}:{}", a.name),
+                        };
+                        guard(&t, present.get(&a.name), None)?;
+                    }
+                }
+            }
+            attrs.remove(urn);
+            Ok(())
+        }
+        OpKind::Add | OpKind::Replace => {
+            let Some(Value::Object(o)) = &op.value else {
+                return Err(ScimError::invalid_value(format!(
+                    "the value for \"{urn}\" must be an object of that extension's attributes"
+                )));
+            };
+            for (k, v) in o {
+                let attr = AttrPath::parse(k)
+                    .map_err(|why| ScimError::invalid_path(format!("in \"{urn}\": {why}")))?;
+                let inner = Operation {
+                    op: op.op,
+                    path: PatchPath::Attr {
+                        attr: AttrPath {
+                            urn: Some(urn.to_string()),
+                            name: attr.name,
+                            sub: attr.sub,
                         },
-                        value: Some(v.clone()),
-                        from_pathless: true,
-                    };
-                    apply_one(reg, kind, attrs, &inner)?;
-                }
-                Ok(())
+                        filter: None,
+                        sub: None,
+                    },
+                    value: Some(v.clone()),
+                    // Like a path-less value: unknown and read-only keys are skipped.
+                    from_pathless: true,
+                };
+                apply_one(reg, kind, attrs, &inner)?;
             }
-        },
-        PatchPath::Attr { attr, filter, sub } => {
-            let Some(resolved) = reg.resolve(kind, attr.urn.as_deref(), &attr.name) else {
-                if let Some(urn) = attr.urn.as_deref() {
-                    if is_undeclared_extension(reg, kind, urn) {
-                        return undeclared(attrs, attr, filter.is_some() || sub.is_some(), op);
-                    }
-                }
-                if op.from_pathless {
-                    return Ok(()); // as in a POST body: unknown attributes are ignored
-                }
-                return Err(ScimError::invalid_path(format!(
-                    "\"{attr}\" is not an attribute of {}",
-                    kind.name()
-                )));
-            };
-            let def = resolved.attr;
-            if def.mutability == Mutability::WriteOnly {
-                // `password`: accepted (Okta sends one) and never stored, so never returned.
-                return Ok(());
-            }
-            if def.mutability == Mutability::ReadOnly || is_derived(kind, &def.name) {
-                if op.from_pathless {
-                    return Ok(());
-                }
-                return Err(ScimError::mutability(format!(
-                    "\"{}\" is read-only and cannot be changed with PATCH",
-                    def.name
-                )));
-            }
-            let container = match resolved.extension {
-                None => attrs,
-                Some(ext) => {
-                    let slot = attrs
-                        .entry(ext.to_string())
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    if !slot.is_object() {
-                        *slot = Value::Object(Map::new());
-                    }
-                    match slot {
-                        Value::Object(o) => o,
-                        _ => return Err(ScimError::internal("extension slot is not an object")),
-                    }
-                }
-            };
-            let target = Target {
-                def,
-                name: &def.name,
-                shown: attr.to_string(),
-            };
-            match (filter, attr.sub.as_deref().or(sub.as_deref())) {
-                (None, None) => whole(container, &target, op),
-                (None, Some(s)) => sub_attribute(container, &target, s, op),
-                (Some(f), s) => filtered(container, &target, f, s, op),
-            }
+            Ok(())
         }
     }
 }
@@ -246,27 +355,13 @@ fn undeclared(
 }
 
 struct Target<'a> {
+    reg: &'a Registry,
+    kind: ResourceKind,
     def: &'a Attribute,
-    name: &'a str,
+    /// The extension the attribute belongs to; `None` for core attributes.
+    ext: Option<&'a str>,
+    /// The attribute path as the client wrote it (without any filter), for error details.
     shown: String,
-}
-
-fn check_immutable(
-    t: &Target<'_>,
-    existing: Option<&Value>,
-    new: Option<&Value>,
-) -> Result<(), ScimError> {
-    if t.def.mutability == Mutability::Immutable {
-        if let Some(old) = existing {
-            if Some(old) != new {
-                return Err(ScimError::mutability(format!(
-                    "\"{}\" is immutable: it can be set once but not changed",
-                    t.shown
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `path` names the attribute itself.
@@ -275,36 +370,36 @@ fn whole(
     t: &Target<'_>,
     op: &Operation,
 ) -> Result<(), ScimError> {
+    let name = t.def.name.as_str();
     if op.op == OpKind::Remove {
-        if t.def.mutability == Mutability::Immutable && container.contains_key(t.name) {
-            return Err(ScimError::mutability(format!(
-                "\"{}\" is immutable and cannot be removed",
-                t.shown
-            )));
-        }
-        container.remove(t.name);
+        // §3.5.2.2: the attribute and all its values are removed; it is then unassigned.
+        container.remove(name);
         return Ok(());
     }
     let raw = op.value.as_ref().unwrap_or(&Value::Null);
-    let coerced = coerce(t.def, raw, &t.shown)?;
-    let Some(new) = coerced else {
-        // replace/add with null or "" clears the attribute (Entra's LogicApp null test).
-        container.remove(t.name);
-        return Ok(());
-    };
     if t.def.multi_valued {
+        let Some(new) = coerce(t.def, raw, &t.shown)? else {
+            // null and [] are "no values" (RFC 7643 §2.5): adding none changes nothing;
+            // replacing with none leaves the attribute unassigned.
+            if op.op == OpKind::Replace {
+                container.remove(name);
+            }
+            return Ok(());
+        };
         let Value::Array(new_items) = new else {
             return Err(ScimError::internal(
                 "coerced multi-valued value is not an array",
             ));
         };
-        let mut items = match (op.op, container.remove(t.name)) {
+        // §3.5.2.1: add appends to the values; §3.5.2.3: replace without a filter replaces all.
+        let mut items = match (op.op, container.remove(name)) {
             (OpKind::Add, Some(Value::Array(old))) => old,
             _ => Vec::new(),
         };
         let mut touched = Vec::new();
         for item in new_items {
-            // Adding a value that is already there changes nothing (RFC 7644 §3.5.2.1).
+            // §3.5.2.1: "If the target location already contains the value specified, no
+            // changes SHOULD be made to the resource".
             match items.iter().position(|e| *e == item) {
                 Some(pos) => touched.push(pos),
                 None => {
@@ -313,29 +408,71 @@ fn whole(
                 }
             }
         }
-        enforce_single_primary(&mut items, &touched);
-        container.insert(t.name.to_string(), Value::Array(items));
+        let winners = primaries(&items, &touched);
+        one_primary(&mut items, &winners, t)?;
+        finish(container, name, items);
         return Ok(());
     }
-    if t.def.ty == AttrType::Complex {
-        // A complex value merges: sub-attributes not in the value stay (RFC 7644 §3.5.2.1, .3).
-        let mut merged = match container.get(t.name) {
-            Some(Value::Object(o)) => o.clone(),
-            _ => Map::new(),
-        };
-        if let Value::Object(n) = &new {
-            for (k, v) in n {
-                merged.insert(k.clone(), v.clone());
+    let new = if t.def.ty == AttrType::Complex {
+        match raw {
+            // §3.5.2.1 and §3.5.2.3: an object value sets the sub-attributes it names and leaves
+            // the others unchanged.
+            Value::Object(o) => {
+                let merged = merge_complex(
+                    t.def,
+                    container.get(name).and_then(Value::as_object),
+                    o,
+                    &t.shown,
+                )?;
+                (!merged.is_empty()).then_some(Value::Object(merged))
+            }
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            other if compat::replaces_whole_complex(other) => coerce(t.def, other, &t.shown)?,
+            _ => {
+                return Err(ScimError::invalid_value(format!(
+                    "\"{}\" is complex: its value must be an object of its sub-attributes",
+                    t.shown
+                )))
             }
         }
-        let merged = Value::Object(merged);
-        check_immutable(t, container.get(t.name), Some(&merged))?;
-        container.insert(t.name.to_string(), merged);
-        return Ok(());
-    }
-    check_immutable(t, container.get(t.name), Some(&new))?;
-    container.insert(t.name.to_string(), new);
+    } else {
+        // A single value: add and replace both set it (§3.5.2.1: "the existing value is
+        // replaced"); null or "" leaves it unassigned (Entra's LogicApp null test).
+        coerce(t.def, raw, &t.shown)?
+    };
+    match new {
+        Some(v) => container.insert(name.to_string(), v),
+        None => container.remove(name),
+    };
     Ok(())
+}
+
+/// Applies an object value to a complex value: each sub-attribute it names is set, or cleared
+/// when sent as null or ""; the others stay. Read-only and unknown sub-attributes are skipped,
+/// as in a POST body (clients echo `manager.displayName` back).
+fn merge_complex(
+    def: &Attribute,
+    existing: Option<&Map<String, Value>>,
+    value: &Map<String, Value>,
+    where_: &str,
+) -> Result<Map<String, Value>, ScimError> {
+    let mut out = existing.cloned().unwrap_or_default();
+    for (k, v) in value {
+        let Some(sd) = def.sub(k) else { continue };
+        if sd.mutability == Mutability::ReadOnly {
+            continue;
+        }
+        match coerce(sd, v, &format!("{where_}.{}", sd.name))? {
+            Some(c) => {
+                out.insert(sd.name.clone(), c);
+            }
+            None => {
+                out.remove(&sd.name);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn sub_def<'a>(
@@ -381,39 +518,33 @@ fn sub_attribute(
     let Some(sd) = sub_def(t, s, op)? else {
         return Ok(());
     };
-    let where_ = format!("{}.{}", t.def.name, sd.name);
+    let name = t.def.name.as_str();
+    let where_ = format!("{name}.{}", sd.name);
     let new = match op.op {
         OpKind::Remove => None,
         _ => coerce(sd, op.value.as_ref().unwrap_or(&Value::Null), &where_)?,
     };
     if t.def.multi_valued {
-        let mut items = match container.remove(t.name) {
-            Some(Value::Array(a)) => a,
-            _ => Vec::new(),
-        };
-        if items.is_empty() {
-            if let Some(v) = new.clone() {
+        let mut items = take_array(container, name);
+        let touched: Vec<usize> = match &new {
+            // No value to set it on yet: the value is created with this one field.
+            Some(v) if items.is_empty() => {
                 let mut e = Map::new();
-                e.insert(sd.name.clone(), v);
+                e.insert(sd.name.clone(), v.clone());
                 items.push(Value::Object(e));
+                vec![0]
             }
-        } else {
-            for item in items.iter_mut() {
-                set_field(item, &sd.name, new.clone());
-            }
-            items.retain(|e| e.as_object().is_some_and(|o| !o.is_empty()));
+            _ => (0..items.len()).collect(),
+        };
+        clear_or_set(&mut items, &touched, sd, new.clone());
+        if sd.name == "primary" && new == Some(Value::Bool(true)) {
+            let winners = primaries(&items, &touched);
+            one_primary(&mut items, &winners, t)?;
         }
-        if sd.name == "primary" && new == Some(Value::Bool(true)) && items.len() > 1 {
-            return Err(ScimError::invalid_value(format!(
-                "setting \"{where_}\" to true on every value would make more than one primary"
-            )));
-        }
-        if !items.is_empty() {
-            container.insert(t.name.to_string(), Value::Array(items));
-        }
+        finish(container, name, items);
         return Ok(());
     }
-    let mut obj = match container.remove(t.name) {
+    let mut obj = match container.remove(name) {
         Some(Value::Object(o)) => o,
         _ => Map::new(),
     };
@@ -426,22 +557,9 @@ fn sub_attribute(
         }
     }
     if !obj.is_empty() {
-        container.insert(t.name.to_string(), Value::Object(obj));
+        container.insert(name.to_string(), Value::Object(obj));
     }
     Ok(())
-}
-
-fn set_field(item: &mut Value, name: &str, v: Option<Value>) {
-    if let Value::Object(o) = item {
-        match v {
-            Some(v) => {
-                o.insert(name.to_string(), v);
-            }
-            None => {
-                o.remove(name);
-            }
-        }
-    }
 }
 
 /// `path` is `attr[filter]` or `attr[filter].sub`.
@@ -452,159 +570,230 @@ fn filtered(
     s: Option<&str>,
     op: &Operation,
 ) -> Result<(), ScimError> {
-    if !t.def.multi_valued || t.def.ty != AttrType::Complex {
+    if !t.def.multi_valued {
         return Err(ScimError::invalid_path(format!(
-            "\"{}\" is not a multi-valued complex attribute, so a '[ ]' filter does not apply",
+            "\"{}\" is single-valued, so a '[ ]' value filter does not apply to it",
             t.def.name
         )));
     }
-    let checker = Filter::ValuePath {
-        attr: AttrPath::simple(&t.def.name),
-        filter: Box::new(f.clone()),
-    };
-    // Reuse the filter checker by wrapping: the inner names must be sub-attributes.
-    check_value_filter(&checker, t.def)?;
+    check_value_filter(t, f)?;
+    let complex = t.def.ty == AttrType::Complex;
     let sd = match s {
+        None => None,
+        Some(s) if !complex => {
+            return Err(ScimError::invalid_path(format!(
+                "\"{}\" holds simple values, so it has no sub-attribute \"{s}\"",
+                t.def.name
+            )))
+        }
         Some(s) => match sub_def(t, s, op)? {
             Some(sd) => Some(sd),
             None => return Ok(()),
         },
-        None => None,
     };
-    let mut items = match container.remove(t.name) {
-        Some(Value::Array(a)) => a,
-        _ => Vec::new(),
-    };
+    let name = t.def.name.as_str();
+    let mut items = take_array(container, name);
     let matched: Vec<usize> = items
         .iter()
         .enumerate()
         .filter(|(_, e)| f.matches_element(e, t.def))
         .map(|(i, _)| i)
         .collect();
-
-    let new: Option<Value> = match (op.op, sd) {
-        (OpKind::Remove, _) => None,
-        (_, Some(sd)) => coerce(
-            sd,
-            op.value.as_ref().unwrap_or(&Value::Null),
-            &format!("{}.{}", t.def.name, sd.name),
-        )?,
-        (_, None) => coerce_single(t.def, op.value.as_ref().unwrap_or(&Value::Null), &t.shown)?,
-    };
+    let raw = op.value.as_ref().unwrap_or(&Value::Null);
 
     match (op.op, sd) {
-        (OpKind::Remove, None) => {
-            let mut i = 0;
-            items.retain(|_| {
-                let keep = !matched.contains(&i);
-                i += 1;
-                keep
-            });
-        }
+        // §3.5.2.2: the values matched by the filter are removed. A filter that matches nothing
+        // removes nothing: §3.5.2.2 has no noTarget rule for it, and the removal's intent holds.
+        (OpKind::Remove, None) => remove_at(&mut items, &matched),
+        // §3.5.2.2: the sub-attribute of the matching values is unassigned.
+        (OpKind::Remove, Some(sd)) => clear_or_set(&mut items, &matched, sd, None),
         (_, Some(sd)) => {
-            let clearing = new.is_none();
-            if matched.is_empty() {
-                if !clearing {
-                    // Create-on-absent: Entra and Microsoft's validator set
-                    // `emails[type eq "work"].value` on a user with no work email (INTEROP U5, P5).
-                    let mut seed = eq_seed(f, t.def).ok_or_else(|| no_target(t, f))?;
-                    if let Some(v) = new.clone() {
-                        seed.insert(sd.name.clone(), v);
+            let where_ = format!("{name}.{}", sd.name);
+            match coerce(sd, raw, &where_)? {
+                // Setting it to null or "" unassigns it (Entra's LogicApp null test); with no
+                // match there is nothing to unassign.
+                None => clear_or_set(&mut items, &matched, sd, None),
+                Some(v) => {
+                    // §3.5.2.3: "the matching sub-attribute of all matching records SHALL be
+                    // replaced"; no match is noTarget unless the value can be created (Entra).
+                    let (touched, created) = if matched.is_empty() {
+                        let mut seed =
+                            compat::create_on_absent_seed(f, t.def).ok_or_else(|| no_target(t))?;
+                        seed.insert(sd.name.clone(), v.clone());
+                        items.push(Value::Object(seed));
+                        (vec![items.len() - 1], true)
+                    } else {
+                        clear_or_set(&mut items, &matched, sd, Some(v.clone()));
+                        (matched, false)
+                    };
+                    if created || (sd.name == "primary" && v == Value::Bool(true)) {
+                        let winners = primaries(&items, &touched);
+                        one_primary(&mut items, &winners, t)?;
                     }
-                    items.push(Value::Object(seed));
-                    let last = items.len() - 1;
-                    enforce_single_primary(&mut items, &[last]);
-                }
-            } else {
-                for &i in &matched {
-                    if let Some(item) = items.get_mut(i) {
-                        set_field(item, &sd.name, new.clone());
-                    }
-                }
-                if clearing && sd.name == "value" {
-                    // A value-less email or phone number is nothing; drop the whole entry.
-                    let mut i = 0;
-                    items.retain(|_| {
-                        let keep = !matched.contains(&i);
-                        i += 1;
-                        keep
-                    });
-                }
-                if sd.name == "primary" && new == Some(Value::Bool(true)) {
-                    enforce_single_primary(&mut items, &matched);
                 }
             }
         }
-        (_, None) => {
-            let Some(Value::Object(n)) = new else {
-                // Replacing matched values with nothing removes them.
-                let mut i = 0;
-                items.retain(|_| {
-                    let keep = !matched.contains(&i);
-                    i += 1;
-                    keep
-                });
-                finish(container, t, items);
-                return Ok(());
-            };
-            if matched.is_empty() {
-                let mut seed = eq_seed(f, t.def).ok_or_else(|| no_target(t, f))?;
-                for (k, v) in n {
-                    seed.insert(k, v);
-                }
-                items.push(Value::Object(seed));
-                let last = items.len() - 1;
-                enforce_single_primary(&mut items, &[last]);
-            } else {
-                for &i in &matched {
-                    if let Some(Value::Object(o)) = items.get_mut(i) {
-                        for (k, v) in &n {
-                            o.insert(k.clone(), v.clone());
-                        }
+        (_, None) if !complex => match coerce_single(t.def, raw, &t.shown)? {
+            None => remove_at(&mut items, &matched),
+            Some(v) => {
+                let Some(&first) = matched.first() else {
+                    return Err(no_target(t));
+                };
+                // §3.5.2.3: all matching values are replaced, by one value: keep it once.
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    if i == first {
+                        out.push(v.clone());
+                    } else if !matched.contains(&i) && item != v {
+                        out.push(item);
                     }
                 }
-                enforce_single_primary(&mut items, &matched);
+                items = out;
+            }
+        },
+        (_, None) => {
+            let value: Map<String, Value> = match raw {
+                Value::Object(o) => o.clone(),
+                Value::Null => Map::new(),
+                Value::String(s) if s.is_empty() => Map::new(),
+                other => match coerce_single(t.def, other, &t.shown)? {
+                    Some(Value::Object(o)) => o,
+                    _ => Map::new(),
+                },
+            };
+            if value.is_empty() {
+                // Replacing the matched values with nothing removes them.
+                remove_at(&mut items, &matched);
+                finish(container, name, items);
+                return Ok(());
+            }
+            let sets_primary = value
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("primary") && is_true(v));
+            let (touched, created) = if matched.is_empty() {
+                let seed = compat::create_on_absent_seed(f, t.def).ok_or_else(|| no_target(t))?;
+                let merged = merge_complex(t.def, Some(&seed), &value, &t.shown)?;
+                items.push(Value::Object(merged));
+                (vec![items.len() - 1], true)
+            } else {
+                // §3.5.2.3: all matching record values are replaced; like any complex value
+                // (§3.5.2.3), sub-attributes the value does not name are left unchanged.
+                for &i in &matched {
+                    if let Some(item) = items.get_mut(i) {
+                        let merged = merge_complex(t.def, item.as_object(), &value, &t.shown)?;
+                        *item = Value::Object(merged);
+                    }
+                }
+                (matched, false)
+            };
+            if created || sets_primary {
+                let winners = primaries(&items, &touched);
+                one_primary(&mut items, &winners, t)?;
             }
         }
     }
-    finish(container, t, items);
+    finish(container, name, items);
     Ok(())
 }
 
-fn finish(container: &mut Map<String, Value>, t: &Target<'_>, items: Vec<Value>) {
-    let items: Vec<Value> = items
-        .into_iter()
-        .filter(|e| e.as_object().is_some_and(|o| !o.is_empty()))
-        .collect();
-    if !items.is_empty() {
-        container.insert(t.name.to_string(), Value::Array(items));
+fn is_true(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
     }
 }
 
-fn no_target(t: &Target<'_>, _f: &Filter) -> ScimError {
+fn take_array(container: &mut Map<String, Value>, name: &str) -> Vec<Value> {
+    match container.remove(name) {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    }
+}
+
+fn remove_at(items: &mut Vec<Value>, doomed: &[usize]) {
+    let mut i = 0;
+    items.retain(|_| {
+        let keep = !doomed.contains(&i);
+        i += 1;
+        keep
+    });
+}
+
+/// Sets (or, with `None`, unassigns) sub-attribute `sd` in the values at `at`. A value whose
+/// `value` sub-attribute is unassigned is dropped whole: an email, phone number or role without
+/// its value is no value at all, so `remove emails[type eq "work"].value` (Entra, INTEROP P19)
+/// leaves no value-less `{"type":"work"}` behind for filters to keep matching.
+fn clear_or_set(items: &mut Vec<Value>, at: &[usize], sd: &Attribute, v: Option<Value>) {
+    let dropping = v.is_none() && sd.name == "value";
+    for &i in at {
+        if let Some(Value::Object(o)) = items.get_mut(i) {
+            match &v {
+                Some(v) => {
+                    o.insert(sd.name.clone(), v.clone());
+                }
+                None => {
+                    o.remove(&sd.name);
+                }
+            }
+        }
+    }
+    if dropping {
+        remove_at(items, at);
+    }
+}
+
+/// Stores the values, without empty ones; no values left leaves the attribute unassigned
+/// (§3.5.2.2: "If no other values remain …, the multi-valued attribute SHALL be considered
+/// unassigned").
+fn finish(container: &mut Map<String, Value>, name: &str, items: Vec<Value>) {
+    let items: Vec<Value> = items
+        .into_iter()
+        .filter(|e| e.as_object().is_none_or(|o| !o.is_empty()))
+        .collect();
+    if !items.is_empty() {
+        container.insert(name.to_string(), Value::Array(items));
+    }
+}
+
+fn no_target(t: &Target<'_>) -> ScimError {
     ScimError::no_target(format!(
-        "no value of \"{}\" matches the filter in \"{}\", and the filter is not a plain equality from which a new value could be created",
+        "no value of \"{}\" matches the filter in the path, so there is nothing to change; only a plain equality filter such as {}[type eq \"work\"] creates a missing value",
         t.def.name, t.shown
     ))
 }
 
-fn check_value_filter(f: &Filter, def: &Attribute) -> Result<(), ScimError> {
-    // Build a one-attribute registry view: the parent attribute is the scope.
-    if let Filter::ValuePath { filter, .. } = f {
-        return check_in_element(filter, def);
-    }
-    Ok(())
+/// A value filter may name only sub-attributes of the attribute it filters (or `value` for a
+/// simple multi-valued attribute): anything else is a path to nothing, `invalidPath`. Then each
+/// comparison must suit its sub-attribute's type: a mismatch is `invalidFilter` (§3.12: "the
+/// specified attribute and filter comparison combination is not supported", PATCH path filter).
+fn check_value_filter(t: &Target<'_>, f: &Filter) -> Result<(), ScimError> {
+    check_names(f, t.def)?;
+    let scoped = Filter::ValuePath {
+        attr: AttrPath {
+            urn: t.ext.map(str::to_string),
+            name: t.def.name.clone(),
+            sub: None,
+        },
+        filter: Box::new(f.clone()),
+    };
+    scoped.check(t.reg, t.kind)
 }
 
-fn check_in_element(f: &Filter, def: &Attribute) -> Result<(), ScimError> {
+fn check_names(f: &Filter, def: &Attribute) -> Result<(), ScimError> {
     match f {
         Filter::And(a, b) | Filter::Or(a, b) => {
-            check_in_element(a, def)?;
-            check_in_element(b, def)
+            check_names(a, def)?;
+            check_names(b, def)
         }
-        Filter::Not(a) => check_in_element(a, def),
+        Filter::Not(a) => check_names(a, def),
         Filter::Present(p) | Filter::Compare { attr: p, .. } => {
-            if p.urn.is_some() || p.sub.is_some() || def.sub(&p.name).is_none() {
+            let known = if def.ty == AttrType::Complex {
+                def.sub(&p.name).is_some()
+            } else {
+                p.name.eq_ignore_ascii_case("value")
+            };
+            if p.urn.is_some() || p.sub.is_some() || !known {
                 return Err(ScimError::invalid_path(format!(
                     "\"{}\" has no sub-attribute \"{p}\" to filter on",
                     def.name
@@ -616,49 +805,35 @@ fn check_in_element(f: &Filter, def: &Attribute) -> Result<(), ScimError> {
     }
 }
 
-/// The value a create-on-absent starts from: `type eq "work"` gives `{"type":"work"}`;
-/// an `and` of equalities gives all of them. Anything else cannot seed a new value.
-fn eq_seed(f: &Filter, def: &Attribute) -> Option<Map<String, Value>> {
-    match f {
-        Filter::Compare {
-            attr,
-            op: CompareOp::Eq,
-            value,
-        } if attr.urn.is_none() && attr.sub.is_none() => {
-            let sd = def.sub(&attr.name)?;
-            let v = match value {
-                Literal::String(s) => Value::String(s.clone()),
-                Literal::Bool(b) => Value::Bool(*b),
-                Literal::Number(n) => Value::Number(n.clone()),
-                Literal::Null => return None,
-            };
-            let v = coerce_single(sd, &v, &sd.name).ok()??;
-            let mut m = Map::new();
-            m.insert(sd.name.clone(), v);
-            Some(m)
-        }
-        Filter::And(a, b) => {
-            let mut m = eq_seed(a, def)?;
-            for (k, v) in eq_seed(b, def)? {
-                m.insert(k, v);
-            }
-            Some(m)
-        }
-        _ => None,
-    }
+/// The values at `touched` that are primary.
+fn primaries(items: &[Value], touched: &[usize]) -> Vec<usize> {
+    touched
+        .iter()
+        .copied()
+        .filter(|&i| items.get(i).is_some_and(is_primary))
+        .collect()
 }
 
-/// RFC 7643 §2.4: `primary: true` appears at most once. The values this operation touched win;
-/// `primary` is dropped from the others.
-fn enforce_single_primary(items: &mut [Value], touched: &[usize]) {
-    let is_primary = |v: &Value| v.get("primary") == Some(&Value::Bool(true));
-    let winner = touched
-        .iter()
-        .rev()
-        .copied()
-        .find(|&i| items.get(i).is_some_and(is_primary))
-        .or_else(|| items.iter().position(is_primary));
-    let Some(w) = winner else { return };
+fn is_primary(v: &Value) -> bool {
+    v.get("primary") == Some(&Value::Bool(true))
+}
+
+/// `primary: true` appears at most once (RFC 7643 §2.4). §3.5.2: an operation that sets a
+/// value's primary to true "SHALL cause the server to automatically set primary to false for
+/// any other values" (done by unassigning it, which reads as false). An operation that would
+/// make two values primary asks the impossible: `invalidValue`.
+fn one_primary(items: &mut [Value], winners: &[usize], t: &Target<'_>) -> Result<(), ScimError> {
+    let w = match winners {
+        [] => return Ok(()),
+        [w] => *w,
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+            "this operation marks {} values of \"{}\" as primary; at most one value can be primary",
+            winners.len(),
+            t.def.name
+        )))
+        }
+    };
     for (i, item) in items.iter_mut().enumerate() {
         if i != w && is_primary(item) {
             if let Value::Object(o) = item {
@@ -666,6 +841,7 @@ fn enforce_single_primary(items: &mut [Value], touched: &[usize]) {
             }
         }
     }
+    Ok(())
 }
 
 /// For `members[value eq "a" or value eq "b"]`: the ids named, so a group's members can be
@@ -835,10 +1011,7 @@ mod tests {
                 json!([{"op": "replace", "path": "active", "value": "maybe"}]),
                 "invalidValue",
             ),
-            (
-                json!([{"op": "remove", "path": "userName"}]),
-                "invalidValue",
-            ),
+            (json!([{"op": "remove", "path": "userName"}]), "mutability"),
             (
                 json!([{"op": "replace", "path": "emails[value co \"zzz\"].type", "value": "home"}]),
                 "noTarget",
@@ -931,5 +1104,902 @@ mod tests {
         assert_eq!(value_eq_ids(&f), Some(vec!["a".into(), "b".into()]));
         let g = crate::scim::filter::parse(r#"type eq "User""#).unwrap();
         assert_eq!(value_eq_ids(&g), None);
+    }
+}
+
+/// One table per RFC 7644 §3.5.2 rule group. Every row names the rule it checks; every refusal
+/// is also checked to leave the resource exactly as it was, alone and after a valid operation.
+#[cfg(test)]
+mod rfc_rules {
+    use super::*;
+    use crate::scim::schema::{Returned, Schema, URN_ENTERPRISE_USER as ENT};
+    use serde_json::json;
+
+    const ACME: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+    /// JSON pointer to the test extension's simple multi-valued attribute.
+    const TAGS: &str = "/urn:example:params:scim:schemas:extension:acme:2.0:User/tags";
+
+    fn registry() -> Registry {
+        let a = |name: &str, ty, multi, required, m| {
+            Attribute::custom(name, ty, multi, false, required, m, Returned::Default, name)
+        };
+        Registry::with_extensions(vec![(
+            ResourceKind::User,
+            Schema {
+                id: ACME.into(),
+                name: "Acme".into(),
+                description: "test extension".into(),
+                attributes: vec![
+                    a(
+                        "badge",
+                        AttrType::String,
+                        false,
+                        false,
+                        Mutability::Immutable,
+                    ),
+                    a(
+                        "level",
+                        AttrType::Integer,
+                        false,
+                        true,
+                        Mutability::ReadWrite,
+                    ),
+                    a("tags", AttrType::String, true, false, Mutability::ReadWrite),
+                    a(
+                        "codes",
+                        AttrType::String,
+                        true,
+                        false,
+                        Mutability::Immutable,
+                    ),
+                ],
+            },
+        )])
+    }
+
+    fn base() -> Value {
+        json!({
+            "userName": "bjensen", "displayName": "Babs", "active": true,
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"value": "b@work", "type": "work", "primary": true},
+                       {"value": "b@home", "type": "home"}],
+            "phoneNumbers": [{"value": "+1", "type": "mobile"}],
+            ENT: {"department": "R&D", "manager": {"value": "m1", "$ref": "../Users/m1"}},
+            ACME: {"badge": "B1", "level": 3, "tags": ["a", "b"], "codes": ["c"]}
+        })
+    }
+
+    enum Want {
+        /// Succeeds; the result is the start document with these JSON-pointer keys set
+        /// (`null` = removed), and nothing else changed.
+        Ok(Vec<(&'static str, Value)>),
+        /// Refused with this scimType, the resource unchanged.
+        Err(&'static str),
+    }
+
+    struct Case {
+        rule: &'static str,
+        start: Option<Value>,
+        ops: Value,
+        want: Want,
+    }
+
+    fn ok(rule: &'static str, ops: Value, sets: Vec<(&'static str, Value)>) -> Case {
+        Case {
+            rule,
+            start: None,
+            ops,
+            want: Want::Ok(sets),
+        }
+    }
+
+    fn err(rule: &'static str, ops: Value, scim_type: &'static str) -> Case {
+        Case {
+            rule,
+            start: None,
+            ops,
+            want: Want::Err(scim_type),
+        }
+    }
+
+    fn on(start: Value, mut c: Case) -> Case {
+        c.start = Some(start);
+        c
+    }
+
+    fn set_ptr(doc: &mut Value, ptr: &str, v: Value) {
+        let (parent, key) = ptr.rsplit_once('/').unwrap();
+        let slot = if parent.is_empty() {
+            Some(&mut *doc)
+        } else {
+            doc.pointer_mut(parent)
+        };
+        let obj = slot
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("{ptr}: no parent object"));
+        if v.is_null() {
+            obj.remove(key);
+        } else {
+            obj.insert(key.to_string(), v);
+        }
+    }
+
+    fn run(reg: &Registry, start: &Value, list: &Value) -> (Value, Result<(), ScimError>) {
+        let Value::Object(mut attrs) = start.clone() else {
+            panic!("start must be an object")
+        };
+        let body = json!({"schemas": [crate::scim::schema::URN_PATCH_OP], "Operations": list});
+        let r = parse_request(reg, ResourceKind::User, &body)
+            .and_then(|ops| apply(reg, ResourceKind::User, &mut attrs, &ops));
+        (Value::Object(attrs), r)
+    }
+
+    /// Runs every row and reports every row that fails, each under its rule.
+    fn check(cases: Vec<Case>) {
+        let reg = registry();
+        let failures: Vec<String> = cases
+            .iter()
+            .filter_map(|c| check_one(&reg, c).err())
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} rule(s) failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    fn check_one(reg: &Registry, c: &Case) -> Result<(), String> {
+        let start = c.start.clone().unwrap_or_else(base);
+        let (out, result) = run(reg, &start, &c.ops);
+        let rule = c.rule;
+        match (&c.want, result) {
+            (Want::Ok(sets), Ok(())) => {
+                let mut want = start.clone();
+                for (ptr, v) in sets {
+                    set_ptr(&mut want, ptr, v.clone());
+                }
+                if out != want {
+                    return Err(format!("{rule}:\n  got  {out}\n  want {want}"));
+                }
+            }
+            (Want::Err(t), Err(e)) => {
+                if e.scim_type.map(|s| s.as_str()) != Some(*t) {
+                    return Err(format!("{rule}: want {t}, got {e}"));
+                }
+                if out != start {
+                    return Err(format!("{rule}: refused, yet the resource changed"));
+                }
+                // The same refusal after a valid operation: still all or nothing.
+                let mut list = vec![json!({"op": "replace", "path": "nickName", "value": "N"})];
+                list.extend(c.ops.as_array().cloned().unwrap_or_default());
+                let (out2, r2) = run(reg, &start, &Value::Array(list));
+                if r2.is_ok() || out2 != start {
+                    return Err(format!("{rule}: partly applied after a valid operation"));
+                }
+            }
+            (Want::Ok(_), Err(e)) => return Err(format!("{rule}: refused: {e}")),
+            (Want::Err(t), Ok(())) => {
+                return Err(format!("{rule}: want {t}, but it passed giving {out}"))
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn general_rules_3_5_2() {
+        check(vec![
+            ok(
+                "§3.5.2 operations apply in order, each to the previous result",
+                json!([{"op": "replace", "path": "title", "value": "A"},
+                       {"op": "replace", "path": "title", "value": "B"}]),
+                vec![("/title", json!("B"))],
+            ),
+            err(
+                "§3.5.2 atomic: a failing last operation undoes the earlier ones",
+                json!([{"op": "replace", "path": "title", "value": "T"},
+                       {"op": "add", "path": "emails", "value": [{"value": "n@x"}]},
+                       {"op": "replace", "path": "nosuch", "value": 1}]),
+                "invalidPath",
+            ),
+            ok(
+                "§3.5.2.1 no path: the value is a set of attributes to add",
+                json!([{"op": "add", "value": {"title": "T",
+                        "emails": [{"value": "o@x", "type": "other"}]}}]),
+                vec![
+                    ("/title", json!("T")),
+                    (
+                        "/emails",
+                        json!([{"value": "b@work", "type": "work", "primary": true},
+                               {"value": "b@home", "type": "home"},
+                               {"value": "o@x", "type": "other"}]),
+                    ),
+                ],
+            ),
+            ok(
+                "§3.5.2.3 no path: the value lists attributes to replace; complex ones merge",
+                json!([{"op": "replace", "value": {"name": {"givenName": "B"}}}]),
+                vec![("/name", json!({"givenName": "B", "familyName": "Jensen"}))],
+            ),
+            ok(
+                "§3.3/§3.5.1 read-only attributes in a path-less value are ignored",
+                json!([{"op": "replace", "value": {"id": "x", "meta": {"created": "2020-01-01T00:00:00Z"},
+                        "groups": [{"value": "g"}], "displayName": "D"}}]),
+                vec![("/displayName", json!("D"))],
+            ),
+            err(
+                "§3.5.2.1 add MUST contain a value",
+                json!([{"op": "add", "path": "title"}]),
+                "invalidValue",
+            ),
+            err(
+                "§3.5.2.3 replace without a value",
+                json!([{"op": "replace", "path": "title"}]),
+                "invalidValue",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn add_3_5_2_1() {
+        check(vec![
+            ok(
+                "add: a target that does not exist is added",
+                json!([{"op": "add", "path": "title", "value": "T"}]),
+                vec![("/title", json!("T"))],
+            ),
+            ok(
+                "add: a complex value's sub-attributes merge into the existing value",
+                json!([{"op": "add", "path": "name", "value": {"middleName": "J"}}]),
+                vec![(
+                    "/name",
+                    json!({"givenName": "Barbara", "familyName": "Jensen", "middleName": "J"}),
+                )],
+            ),
+            ok(
+                "add: a multi-valued attribute gets a new value",
+                json!([{"op": "add", "path": "phoneNumbers", "value": [{"value": "+2", "type": "work"}]}]),
+                vec![(
+                    "/phoneNumbers",
+                    json!([{"value": "+1", "type": "mobile"}, {"value": "+2", "type": "work"}]),
+                )],
+            ),
+            ok(
+                "add: a single-valued attribute's value is replaced",
+                json!([{"op": "add", "path": "displayName", "value": "X"}]),
+                vec![("/displayName", json!("X"))],
+            ),
+            ok(
+                "add: a value already there changes nothing",
+                json!([{"op": "add", "path": "emails",
+                        "value": [{"value": "b@work", "type": "work", "primary": true}]},
+                       {"op": "add", "path": format!("{ACME}:tags"), "value": ["a"]}]),
+                vec![],
+            ),
+            ok(
+                "add: no values ([] or null) adds nothing and removes nothing",
+                json!([{"op": "add", "path": "emails", "value": []},
+                       {"op": "add", "path": "phoneNumbers", "value": null}]),
+                vec![],
+            ),
+            ok(
+                "add: a simple multi-valued attribute appends",
+                json!([{"op": "add", "path": format!("{ACME}:tags"), "value": ["c", "a"]}]),
+                vec![(TAGS, json!(["a", "b", "c"]))],
+            ),
+            ok(
+                "add: filter + sub-attribute, no match, plain equality: created (Entra)",
+                json!([{"op": "add", "path": "emails[type eq \"other\"].value", "value": "o@x"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work", "primary": true},
+                           {"value": "b@home", "type": "home"},
+                           {"type": "other", "value": "o@x"}]),
+                )],
+            ),
+            err(
+                "add: a filter that matches nothing and cannot create is noTarget",
+                json!([{"op": "add", "path": "emails[value co \"zzz\"].display", "value": "d"}]),
+                "noTarget",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn replace_3_5_2_3() {
+        let with_title = {
+            let mut d = base();
+            d["title"] = json!("Dr");
+            d
+        };
+        check(vec![
+            ok(
+                "replace: a single-valued attribute's value is replaced",
+                json!([{"op": "replace", "path": "displayName", "value": "N"}]),
+                vec![("/displayName", json!("N"))],
+            ),
+            ok(
+                "replace: an attribute that does not exist is treated as add",
+                json!([{"op": "replace", "path": "title", "value": "T"}]),
+                vec![("/title", json!("T"))],
+            ),
+            ok(
+                "replace: multi-valued without a filter replaces all values",
+                json!([{"op": "replace", "path": "emails", "value": [{"value": "n@x", "type": "work"}]},
+                       {"op": "replace", "path": format!("{ACME}:tags"), "value": ["z"]}]),
+                vec![
+                    ("/emails", json!([{"value": "n@x", "type": "work"}])),
+                    (TAGS, json!(["z"])),
+                ],
+            ),
+            ok(
+                "replace: a complex value's named sub-attributes change, the others stay",
+                json!([{"op": "replace", "path": "name", "value": {"familyName": "J2"}}]),
+                vec![("/name", json!({"givenName": "Barbara", "familyName": "J2"}))],
+            ),
+            ok(
+                "replace: a sub-attribute sent as \"\" is unassigned, the others stay",
+                json!([{"op": "replace", "path": "name", "value": {"givenName": ""}}]),
+                vec![("/name", json!({"familyName": "Jensen"}))],
+            ),
+            ok(
+                "replace: a sub-attribute sent as null is unassigned, the others stay",
+                json!([{"op": "replace", "path": "name", "value": {"givenName": null, "middleName": "J"}}]),
+                vec![("/name", json!({"familyName": "Jensen", "middleName": "J"}))],
+            ),
+            ok(
+                "replace: an empty object changes nothing",
+                json!([{"op": "replace", "path": "name", "value": {}}]),
+                vec![],
+            ),
+            ok(
+                "replace: filter matching values: all matching records are replaced",
+                json!([{"op": "replace", "path": "emails[type eq \"home\"]", "value": {"value": "h2@x"}}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work", "primary": true},
+                           {"value": "h2@x", "type": "home"}]),
+                )],
+            ),
+            ok(
+                "replace: filter + sub-attribute: that sub-attribute of every match",
+                json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w2"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "w2", "type": "work", "primary": true},
+                           {"value": "b@home", "type": "home"}]),
+                )],
+            ),
+            err(
+                "replace: a value filter with no match is noTarget",
+                json!([{"op": "replace", "path": "emails[value sw \"zzz\"].type", "value": "home"}]),
+                "noTarget",
+            ),
+            err(
+                "replace: no match with `or`/`not` filters cannot create: noTarget",
+                json!([{"op": "replace", "path": "emails[not (type eq \"work\") and not (type eq \"home\")].display", "value": "x"}]),
+                "noTarget",
+            ),
+            err(
+                "replace: a whole-value filter with no match is noTarget",
+                json!([{"op": "replace", "path": "emails[value eq \"nope\" or type eq \"nope\"]", "value": {"display": "x"}}]),
+                "noTarget",
+            ),
+            ok(
+                "replace: no match, plain equality filter: created (Entra create-on-absent)",
+                json!([{"op": "replace", "path": "addresses[type eq \"work\"].postalCode", "value": "12345"},
+                       {"op": "replace", "path": "phoneNumbers[type eq \"work\"]", "value": {"value": "+3"}}]),
+                vec![
+                    (
+                        "/addresses",
+                        json!([{"type": "work", "postalCode": "12345"}]),
+                    ),
+                    (
+                        "/phoneNumbers",
+                        json!([{"value": "+1", "type": "mobile"}, {"type": "work", "value": "+3"}]),
+                    ),
+                ],
+            ),
+            on(
+                with_title.clone(),
+                ok(
+                    "replace with \"\" or null unassigns the attribute (Entra's null test)",
+                    json!([{"op": "replace", "path": "title", "value": ""},
+                           {"op": "replace", "path": "nickName", "value": null}]),
+                    vec![("/title", Value::Null)],
+                ),
+            ),
+            ok(
+                "replace: Entra's bare-string manager is the whole new reference",
+                json!([{"op": "replace", "path": format!("{ENT}:manager"), "value": "m2"}]),
+                vec![(
+                    "/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/manager",
+                    json!({"value": "m2"}),
+                )],
+            ),
+            ok(
+                "replace: an object manager merges like any complex value",
+                json!([{"op": "replace", "path": format!("{ENT}:manager"), "value": {"value": "m2"}}]),
+                vec![(
+                    "/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/manager",
+                    json!({"value": "m2", "$ref": "../Users/m1"}),
+                )],
+            ),
+            ok(
+                "replace: a simple multi-valued value by filter",
+                json!([{"op": "replace", "path": format!("{ACME}:tags[value eq \"a\"]"), "value": "c"},
+                       {"op": "replace", "path": format!("{ACME}:tags[value eq \"b\"]"), "value": "c"}]),
+                vec![(TAGS, json!(["c"]))],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn remove_3_5_2_2() {
+        let two_homes = json!({"userName": "u", "emails": [
+            {"value": "1", "type": "home"}, {"value": "2", "type": "home"}, {"value": "3", "type": "work", "primary": true}]});
+        check(vec![
+            err("remove: no path is noTarget", json!([{"op": "remove"}]), "noTarget"),
+            err(
+                "remove: no path, even with a value, is noTarget",
+                json!([{"op": "remove", "value": {"title": "T"}}]),
+                "noTarget",
+            ),
+            ok(
+                "remove: a single-valued attribute is removed",
+                json!([{"op": "remove", "path": "displayName"}]),
+                vec![("/displayName", Value::Null)],
+            ),
+            ok(
+                "remove: multi-valued without a filter: all values removed, unassigned",
+                json!([{"op": "remove", "path": "emails"}]),
+                vec![("/emails", Value::Null)],
+            ),
+            ok(
+                "remove: filter: the matching values are removed",
+                json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+                vec![("/emails", json!([{"value": "b@work", "type": "work", "primary": true}]))],
+            ),
+            ok(
+                "remove: filter removing the last value leaves the attribute unassigned",
+                json!([{"op": "remove", "path": "phoneNumbers[type eq \"mobile\"]"}]),
+                vec![("/phoneNumbers", Value::Null)],
+            ),
+            ok(
+                "remove: filter + sub-attribute: that sub-attribute is unassigned",
+                json!([{"op": "remove", "path": "emails[type eq \"work\"].primary"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work"}, {"value": "b@home", "type": "home"}]),
+                )],
+            ),
+            ok(
+                "remove: a filter that matches nothing removes nothing",
+                json!([{"op": "remove", "path": "emails[type eq \"other\"]"},
+                       {"op": "remove", "path": "addresses[type eq \"work\"].locality"}]),
+                vec![],
+            ),
+            ok(
+                "remove: a complex attribute's sub-attribute",
+                json!([{"op": "remove", "path": "name.givenName"}]),
+                vec![("/name", json!({"familyName": "Jensen"}))],
+            ),
+            ok(
+                "remove: a simple multi-valued value by filter",
+                json!([{"op": "remove", "path": format!("{ACME}:tags[value eq \"a\"]")}]),
+                vec![(TAGS, json!(["b"]))],
+            ),
+            ok(
+                "remove with a value on a multi-valued attribute removes only those (Entra, authentik)",
+                json!([{"op": "remove", "path": format!("{ACME}:tags"), "value": ["a"]},
+                       {"op": "Remove", "path": "emails", "value": [{"value": "b@home"}]}]),
+                vec![
+                    (TAGS, json!(["b"])),
+                    ("/emails", json!([{"value": "b@work", "type": "work", "primary": true}])),
+                ],
+            ),
+            on(
+                two_homes,
+                ok(
+                    "remove: an `or` filter removes every match",
+                    json!([{"op": "remove", "path": "emails[value eq \"1\" or value eq \"3\"]"}]),
+                    vec![("/emails", json!([{"value": "2", "type": "home"}]))],
+                ),
+            ),
+            err(
+                "remove: a required attribute is mutability",
+                json!([{"op": "remove", "path": "userName"}]),
+                "mutability",
+            ),
+            err(
+                "replace with null: a required attribute that becomes unassigned is mutability",
+                json!([{"op": "replace", "path": "userName", "value": null}]),
+                "mutability",
+            ),
+            err(
+                "path-less null: a required attribute that becomes unassigned is mutability",
+                json!([{"op": "replace", "value": {"userName": ""}}]),
+                "mutability",
+            ),
+            err(
+                "remove: a required extension attribute is mutability",
+                json!([{"op": "remove", "path": format!("{ACME}:level")}]),
+                "mutability",
+            ),
+            err(
+                "remove: a whole extension holding a required attribute is mutability",
+                json!([{"op": "remove", "path": ACME}]),
+                "mutability",
+            ),
+            err(
+                "remove: a read-only attribute is mutability",
+                json!([{"op": "remove", "path": "id"}]),
+                "mutability",
+            ),
+            err(
+                "remove: a read-only attribute (groups) is mutability",
+                json!([{"op": "remove", "path": "groups"}]),
+                "mutability",
+            ),
+            ok(
+                "remove: a whole extension",
+                json!([{"op": "remove", "path": ENT}]),
+                vec![("/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", Value::Null)],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn mutability_3_5_2() {
+        let no_badge = json!({"userName": "u", ACME: {"level": 1}});
+        check(vec![
+            err(
+                "readOnly: replace id",
+                json!([{"op": "replace", "path": "id", "value": "x"}]),
+                "mutability",
+            ),
+            err(
+                "readOnly: meta sub-attribute",
+                json!([{"op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"}]),
+                "mutability",
+            ),
+            err(
+                "readOnly: add groups",
+                json!([{"op": "add", "path": "groups", "value": [{"value": "g"}]}]),
+                "mutability",
+            ),
+            err(
+                "readOnly sub-attribute: manager.displayName",
+                json!([{"op": "add", "path": format!("{ENT}:manager.displayName"), "value": "Boss"}]),
+                "mutability",
+            ),
+            err(
+                "immutable: replacing a value with another",
+                json!([{"op": "replace", "path": format!("{ACME}:badge"), "value": "B2"}]),
+                "mutability",
+            ),
+            ok(
+                "immutable: re-sending the same value changes nothing",
+                json!([{"op": "replace", "path": format!("{ACME}:badge"), "value": "B1"},
+                       {"op": "add", "path": format!("{ACME}:codes"), "value": ["c"]}]),
+                vec![],
+            ),
+            on(
+                no_badge,
+                ok(
+                    "immutable: a value may be added when there was none",
+                    json!([{"op": "add", "path": format!("{ACME}:badge"), "value": "B9"},
+                           {"op": "add", "path": format!("{ACME}:codes"), "value": ["x", "y"]}]),
+                    vec![(
+                        "/urn:example:params:scim:schemas:extension:acme:2.0:User",
+                        json!({"level": 1, "badge": "B9", "codes": ["x", "y"]}),
+                    )],
+                ),
+            ),
+            err(
+                "immutable: removing a value",
+                json!([{"op": "remove", "path": format!("{ACME}:badge")}]),
+                "mutability",
+            ),
+            err(
+                "immutable: unassigning with \"\"",
+                json!([{"op": "replace", "path": format!("{ACME}:badge"), "value": ""}]),
+                "mutability",
+            ),
+            err(
+                "immutable: adding to a multi-valued attribute that has values",
+                json!([{"op": "add", "path": format!("{ACME}:codes"), "value": ["x"]}]),
+                "mutability",
+            ),
+            err(
+                "immutable: through a whole-extension value",
+                json!([{"op": "replace", "path": ACME, "value": {"badge": "B3"}}]),
+                "mutability",
+            ),
+            err(
+                "immutable: removing the whole extension that holds it",
+                json!([{"op": "remove", "path": ACME}]),
+                "mutability",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn invalid_path_filter_and_value() {
+        check(vec![
+            err(
+                "invalidPath: unknown attribute",
+                json!([{"op": "replace", "path": "nosuch", "value": 1}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: unknown sub-attribute",
+                json!([{"op": "replace", "path": "name.nosuch", "value": 1}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: unclosed filter",
+                json!([{"op": "replace", "path": "emails[type eq", "value": 1}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: deeper than attr.sub",
+                json!([{"op": "replace", "path": "name.a.b", "value": 1}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: sub-attribute of a simple attribute",
+                json!([{"op": "replace", "path": "title.x", "value": 1}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: filter on a single-valued attribute",
+                json!([{"op": "replace", "path": "name[givenName eq \"B\"].familyName", "value": "x"}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: filter names an unknown sub-attribute",
+                json!([{"op": "replace", "path": "emails[nosuch eq \"x\"].value", "value": "v"}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: unknown extension attribute",
+                json!([{"op": "replace", "path": format!("{ENT}:nosuch"), "value": "v"}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: sub-attribute of a simple multi-valued attribute",
+                json!([{"op": "replace", "path": format!("{ACME}:tags[value eq \"a\"].x"), "value": "v"}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidPath: path is not a string",
+                json!([{"op": "replace", "path": 5, "value": 1}]),
+                "invalidPath",
+            ),
+            err(
+                "invalidFilter: a comparison the sub-attribute's type does not allow",
+                json!([{"op": "replace", "path": "emails[primary gt 1].value", "value": "v"}]),
+                "invalidFilter",
+            ),
+            err(
+                "invalidValue: boolean",
+                json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+                "invalidValue",
+            ),
+            err(
+                "invalidValue: complex given a number",
+                json!([{"op": "replace", "path": "name", "value": 5}]),
+                "invalidValue",
+            ),
+            err(
+                "invalidValue: integer",
+                json!([{"op": "replace", "path": format!("{ACME}:level"), "value": "high"}]),
+                "invalidValue",
+            ),
+            err(
+                "invalidValue: two values for a single-valued attribute",
+                json!([{"op": "replace", "path": "title", "value": ["a", "b"]}]),
+                "invalidValue",
+            ),
+            err(
+                "invalidValue: a sub-attribute of the wrong type",
+                json!([{"op": "replace", "path": "emails[type eq \"work\"].primary", "value": "yes"}]),
+                "invalidValue",
+            ),
+            err(
+                "invalidValue: whole extension given a string",
+                json!([{"op": "replace", "path": ENT, "value": "x"}]),
+                "invalidValue",
+            ),
+            err(
+                "invalidValue: path-less value not an object",
+                json!([{"op": "replace", "value": "x"}]),
+                "invalidValue",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn value_filters_with_logic_and_sub_attributes() {
+        check(vec![
+            ok(
+                "and",
+                json!([{"op": "replace", "path": "emails[type eq \"work\" and value eq \"b@work\"].display", "value": "W"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work", "primary": true, "display": "W"},
+                           {"value": "b@home", "type": "home"}]),
+                )],
+            ),
+            ok(
+                "or",
+                json!([{"op": "remove", "path": "emails[type eq \"work\" or type eq \"home\"]"}]),
+                vec![("/emails", Value::Null)],
+            ),
+            ok(
+                "not",
+                json!([{"op": "replace", "path": "emails[not (type eq \"work\")].display", "value": "H"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work", "primary": true},
+                           {"value": "b@home", "type": "home", "display": "H"}]),
+                )],
+            ),
+            ok(
+                "names and values compare case-insensitively (caseExact false)",
+                json!([{"op": "replace", "path": "emails[TYPE eq \"HOME\"].Display", "value": "H"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work", "primary": true},
+                           {"value": "b@home", "type": "home", "display": "H"}]),
+                )],
+            ),
+            ok(
+                "pr, and a boolean comparison",
+                json!([{"op": "remove", "path": "emails[primary pr]"},
+                       {"op": "replace", "path": "emails[primary ne true].display", "value": "x"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@home", "type": "home", "display": "x"}]),
+                )],
+            ),
+            ok(
+                "sw / ew / co on sub-attributes",
+                json!([{"op": "replace", "path": "emails[value sw \"b@\" and value ew \"home\" and value co \"@h\"].type", "value": "other"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work", "primary": true},
+                           {"value": "b@home", "type": "other"}]),
+                )],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn primary_stays_unique_3_5_2() {
+        let two_homes = json!({"userName": "u", "emails": [
+            {"value": "1", "type": "home"}, {"value": "2", "type": "home"}, {"value": "3", "type": "work", "primary": true}]});
+        check(vec![
+            ok(
+                "add: a new primary value takes primary from the others",
+                json!([{"op": "add", "path": "emails", "value": [{"value": "n@x", "type": "other", "primary": true}]}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work"}, {"value": "b@home", "type": "home"},
+                           {"value": "n@x", "type": "other", "primary": true}]),
+                )],
+            ),
+            ok(
+                "replace: filter + .primary true (as Entra sends it, a string)",
+                json!([{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": "True"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work"},
+                           {"value": "b@home", "type": "home", "primary": true}]),
+                )],
+            ),
+            ok(
+                "replace: filter + an object value with primary",
+                json!([{"op": "replace", "path": "emails[type eq \"home\"]", "value": {"primary": true}}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work"},
+                           {"value": "b@home", "type": "home", "primary": true}]),
+                )],
+            ),
+            ok(
+                "create-on-absent with primary in the filter",
+                json!([{"op": "add", "path": "emails[type eq \"other\" and primary eq true].value", "value": "o"}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work"}, {"value": "b@home", "type": "home"},
+                           {"type": "other", "primary": true, "value": "o"}]),
+                )],
+            ),
+            ok(
+                "setting primary false leaves the others alone",
+                json!([{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": false}]),
+                vec![(
+                    "/emails",
+                    json!([{"value": "b@work", "type": "work", "primary": true},
+                           {"value": "b@home", "type": "home", "primary": false}]),
+                )],
+            ),
+            err(
+                "replace: two primary values in one operation",
+                json!([{"op": "replace", "path": "emails", "value": [
+                    {"value": "1", "primary": true}, {"value": "2", "primary": true}]}]),
+                "invalidValue",
+            ),
+            err(
+                "emails.primary = true on every value",
+                json!([{"op": "replace", "path": "emails.primary", "value": true}]),
+                "invalidValue",
+            ),
+            on(
+                two_homes,
+                err(
+                    "filter matching two values, .primary = true",
+                    json!([{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": true}]),
+                    "invalidValue",
+                ),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn extension_paths() {
+        const ENT_PTR: &str = "/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        check(vec![
+            ok(
+                "URN:attr",
+                json!([{"op": "add", "path": format!("{ENT}:employeeNumber"), "value": "42"}]),
+                vec![(
+                    ENT_PTR,
+                    json!({"department": "R&D", "manager": {"value": "m1", "$ref": "../Users/m1"}, "employeeNumber": "42"}),
+                )],
+            ),
+            ok(
+                "URN:attr.sub",
+                json!([{"op": "replace", "path": format!("{ENT}:manager.value"), "value": "m2"}]),
+                vec![(
+                    ENT_PTR,
+                    json!({"department": "R&D", "manager": {"value": "m2", "$ref": "../Users/m1"}}),
+                )],
+            ),
+            ok(
+                "URN alone: the value's attributes merge into the extension",
+                json!([{"op": "add", "path": ENT, "value": {"costCenter": "C", "department": "Ops"}}]),
+                vec![(
+                    ENT_PTR,
+                    json!({"department": "Ops", "manager": {"value": "m1", "$ref": "../Users/m1"}, "costCenter": "C"}),
+                )],
+            ),
+            ok(
+                "URN alone, path-less key, and any case",
+                json!([{"op": "replace", "value": {ENT.to_uppercase(): {"DEPARTMENT": "Ops"}}}]),
+                vec![(
+                    ENT_PTR,
+                    json!({"department": "Ops", "manager": {"value": "m1", "$ref": "../Users/m1"}}),
+                )],
+            ),
+            ok(
+                "removing the last attribute of an extension removes the extension",
+                json!([{"op": "remove", "path": format!("{ENT}:department")},
+                       {"op": "remove", "path": format!("{ENT}:manager")}]),
+                vec![(ENT_PTR, Value::Null)],
+            ),
+            ok(
+                "core URN prefix",
+                json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName", "value": "B"}]),
+                vec![("/name", json!({"givenName": "B", "familyName": "Jensen"}))],
+            ),
+            err(
+                "filter on an extension's single-valued attribute",
+                json!([{"op": "replace", "path": format!("{ENT}:manager[value eq \"m1\"]"), "value": "m2"}]),
+                "invalidPath",
+            ),
+        ]);
     }
 }

@@ -4,4 +4,5 @@ mod clients;
 mod common;
 mod entra;
 mod extensions;
+mod patch_rfc;
 mod protocol;

@@ -931,7 +931,7 @@ async fn bad_patches_are_refused_with_the_right_scim_type_and_change_nothing() {
             "remove required userName",
             patch_body(json!([good, {"op": "remove", "path": "userName"}])),
             400,
-            "invalidValue",
+            "mutability",
         ),
         (
             "filter matches nothing and cannot seed",
@@ -973,7 +973,7 @@ async fn bad_patches_are_refused_with_the_right_scim_type_and_change_nothing() {
         (
             "remove displayName",
             patch_body(json!([{"op": "remove", "path": "displayName"}])),
-            "invalidValue",
+            "mutability",
         ),
         (
             "path-less remove",
