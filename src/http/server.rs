@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,7 +99,14 @@ pub async fn run(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req| handle(app.clone(), req));
+            // Set by the first request: a connection that has sent none within the header
+            // timeout is closed (h2 waits for the client preface with no timeout of its own).
+            let seen = Arc::new(AtomicBool::new(false));
+            let seen_in_service = seen.clone();
+            let service = service_fn(move |req| {
+                seen_in_service.store(true, Ordering::Relaxed);
+                handle(app.clone(), req)
+            });
             match tls {
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(
@@ -123,9 +131,7 @@ pub async fn run(
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
                     let builder = if h2 { &builders.h2 } else { &builders.h1 };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
+                    serve_watched(watcher.watch(conn.into_owned()), &seen, peer).await;
                 }
                 None => {
                     // Plain HTTP (behind a gateway) may be h1 or h2 with prior knowledge; the
@@ -155,6 +161,33 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// Drives a connection; drops it (closing the socket) if no request arrived within the header
+/// timeout, so silent sockets cannot hold connection slots.
+async fn serve_watched<E: std::fmt::Display>(
+    conn: impl Future<Output = Result<(), E>>,
+    seen: &AtomicBool,
+    peer: SocketAddr,
+) {
+    tokio::pin!(conn);
+    let first_request = tokio::time::sleep(HEADER_READ_TIMEOUT);
+    tokio::pin!(first_request);
+    let outcome = tokio::select! {
+        r = &mut conn => Some(r),
+        _ = &mut first_request => None,
+    };
+    let outcome = match outcome {
+        Some(r) => r,
+        None if !seen.load(Ordering::Relaxed) => {
+            tracing::debug!(%peer, "no request within the header timeout; closing");
+            return;
+        }
+        None => conn.await,
+    };
+    if let Err(e) = outcome {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
