@@ -176,8 +176,25 @@ pub(super) fn validate_extensions(
         for (j, a) in ext.attributes.into_iter().enumerate() {
             let akey = |k: &str| format!("extensions[{i}].attributes[{j}].{k}");
             let name = a.name.unwrap_or_default();
+            let taken = resource(&res).and_then(|k| {
+                builtin
+                    .resolve(k, None, &name)
+                    .map(|r| r.attr.name.clone())
+                    .or_else(|| {
+                        out.iter()
+                            .filter(|e| e.resource == res)
+                            .flat_map(|e| e.attributes.iter())
+                            .find(|x| x.name.eq_ignore_ascii_case(&name))
+                            .map(|x| x.name.clone())
+                    })
+            });
             if let Err(b) = attr_name(&name) {
                 problems.push(b.at(akey("name")));
+            } else if let Some(existing) = taken {
+                problems.push(bad(
+                    format!("\"{name}\" is already an attribute of {res} (\"{existing}\")"),
+                    "choose another name: unqualified names in filters and paths must stay unambiguous",
+                ).at(akey("name")));
             } else if attributes
                 .iter()
                 .any(|x| x.name.eq_ignore_ascii_case(&name))

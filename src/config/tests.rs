@@ -551,3 +551,22 @@ fn bad_extensions_are_reported_at_their_keys() {
         assert!(got.contains(&k), "{k} missing from {got:?}");
     }
 }
+
+#[test]
+fn extension_attributes_may_not_shadow_built_in_names() {
+    let f = Fixture::new();
+    let text = format!(
+        "{}\n[[extensions]]\nurn = \"urn:ietf:params:scim:schemas:extension:acme:2.0:User\"\nresource = \"User\"\n\
+         [[extensions.attributes]]\nname = \"Department\"\n",
+        f.good()
+    );
+    let err = Config::from_toml(&text, &f.dir.path().join("scimd.toml")).unwrap_err();
+    assert!(
+        keys(&err).contains(&"extensions[0].attributes[0].name"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("already an attribute of User"),
+        "{err}"
+    );
+}

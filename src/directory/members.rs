@@ -16,6 +16,9 @@ use crate::store::{Kind, WriteTx};
 #[derive(Debug, Clone)]
 pub(crate) enum MemberChange {
     Add(Vec<String>),
+    /// The full member list (PUT, `replace members`): only the difference is written, so an
+    /// unchanged list changes nothing, not even `meta.lastModified`.
+    Set(Vec<String>),
     Remove(Vec<String>),
     RemoveMatching(Filter),
     Clear,
@@ -71,11 +74,15 @@ pub(crate) fn changes_from_ops(
             (OpKind::Replace, None) => {
                 // Okta, Keycloak and the Netskope SDK send the full member list this way;
                 // an empty list empties the group.
-                out.push(MemberChange::Clear);
-                out.push(MemberChange::Add(member_ids(reg, op.value.as_ref().unwrap_or(&Value::Null))?));
+                out.push(MemberChange::Set(member_ids(reg, op.value.as_ref().unwrap_or(&Value::Null))?));
             }
             (OpKind::Remove, None) => out.push(MemberChange::Clear),
             (OpKind::Remove, Some(f)) => match value_eq_ids(f) {
+                _ if !filters_on_value_or_type(f) => {
+                    return Err(ScimError::invalid_path(format!(
+                        "\"{attr}[…]\": members can be selected by \"value\" or \"type\" only"
+                    )))
+                }
                 Some(ids) => out.push(MemberChange::Remove(ids)),
                 None => out.push(MemberChange::RemoveMatching(f.clone())),
             },
@@ -87,6 +94,23 @@ pub(crate) fn changes_from_ops(
         }
     }
     Ok(out)
+}
+
+/// Whether a member filter names only `value` and `type`, the sub-attributes a member entry
+/// has in the index; anything else would silently match nothing.
+fn filters_on_value_or_type(f: &Filter) -> bool {
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            filters_on_value_or_type(a) && filters_on_value_or_type(b)
+        }
+        Filter::Not(a) => filters_on_value_or_type(a),
+        Filter::Present(p) | Filter::Compare { attr: p, .. } => {
+            p.urn.is_none()
+                && p.sub.is_none()
+                && (p.name.eq_ignore_ascii_case("value") || p.name.eq_ignore_ascii_case("type"))
+        }
+        Filter::ValuePath { .. } => false,
+    }
 }
 
 /// Checks that every id to be added is an existing User or Group other than the group itself.
@@ -136,6 +160,25 @@ pub(crate) fn apply_changes(
                 }
             }
             MemberChange::Clear => changed |= tx.clear_members(group_id)? > 0,
+            MemberChange::Set(ids) => {
+                let wanted: std::collections::HashSet<&str> =
+                    ids.iter().map(String::as_str).collect();
+                let current = tx.members(group_id)?;
+                let present: std::collections::HashSet<&str> =
+                    current.iter().map(String::as_str).collect();
+                let added: Vec<String> = ids
+                    .iter()
+                    .filter(|id| !present.contains(id.as_str()))
+                    .cloned()
+                    .collect();
+                validate_new_members(tx, group_id, &added)?;
+                for id in current.iter().filter(|id| !wanted.contains(id.as_str())) {
+                    changed |= tx.remove_member(group_id, id)?;
+                }
+                for id in &added {
+                    changed |= tx.add_member(group_id, id)?;
+                }
+            }
             MemberChange::RemoveMatching(f) => {
                 let def = members_def(reg)?;
                 let mut doomed = Vec::new();

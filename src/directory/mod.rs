@@ -68,14 +68,16 @@ pub(crate) fn from_store(e: StoreError) -> ScimError {
     match e {
         StoreError::NotFound => ScimError::not_found("the resource does not exist"),
         StoreError::UserNameTaken { user_name, existing_id } => ScimError::uniqueness(format!(
-            "userName \"{user_name}\" is already taken by User {existing_id} (userName is unique, ignoring case)"
+            "userName \"{}\" is already taken by User {existing_id} (userName is unique, ignoring case)",
+            crate::scim::value::truncate(&user_name, 80)
         )),
         other => {
             tracing::error!(error = %other, "store failure");
+            // The cause goes to the log, not to the client.
             ScimError::new(
                 503,
                 None,
-                format!("the directory store failed ({other}); nothing was changed, retry later"),
+                "the directory store failed; nothing was changed, retry later",
             )
         }
     }

@@ -35,6 +35,18 @@ pub(crate) fn member_display(view: &dyn View, kind: ResourceKind, id: &str) -> O
 }
 
 impl Directory {
+    /// What a write answers with: the full resource under the default `returned` rules
+    /// (nothing `never`, nothing `request`), as a GET without parameters would show it.
+    pub(crate) fn representation(
+        &self,
+        view: &dyn View,
+        kind: ResourceKind,
+        doc: Value,
+    ) -> Result<Value, ScimError> {
+        let full = self.render(view, kind, doc, Derive::ALL)?;
+        Ok(crate::scim::projection::Projection::default().apply(&self.reg, kind, full))
+    }
+
     pub(crate) fn location(&self, kind: ResourceKind, id: &str) -> String {
         format!("{}/{}/{id}", self.base_url, kind.endpoint())
     }

@@ -5,7 +5,6 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::members::{apply_changes, changes_from_ops, member_ids, MemberChange};
-use super::render::Derive;
 use super::{store_kind, DirError, Directory};
 use crate::scim::patch::{self, Operation};
 use crate::scim::resource::{assemble, check_required, meta_str, normalize_body, writable_part};
@@ -17,6 +16,21 @@ use crate::store::WriteTx;
 pub struct Written {
     pub resource: Value,
     pub location: String,
+}
+
+/// Largest stored document (a User or Group without its members). Far above any real identity,
+/// it keeps one resource from growing without bound through repeated PATCH adds.
+pub const MAX_RESOURCE_BYTES: usize = 256 * 1024;
+
+fn check_size(kind: ResourceKind, doc: &Value) -> Result<(), ScimError> {
+    let n = doc.to_string().len();
+    if n > MAX_RESOURCE_BYTES {
+        return Err(ScimError::invalid_value(format!(
+            "the {} would be {n} bytes; a stored resource is limited to {MAX_RESOURCE_BYTES} bytes",
+            kind.name()
+        )));
+    }
+    Ok(())
 }
 
 fn now() -> String {
@@ -40,7 +54,8 @@ fn check_user_name_free(tx: &WriteTx<'_>, name: &str, me: Option<&str>) -> Resul
     if let Some(owner) = tx.user_id_by_name(name)? {
         if Some(owner.as_str()) != me {
             return Err(ScimError::uniqueness(format!(
-                "userName \"{name}\" is already taken by User {owner} (userName is unique, ignoring case)"
+                "userName \"{}\" is already taken by User {owner} (userName is unique, ignoring case)",
+                crate::scim::value::truncate(name, 80)
             ))
             .into());
         }
@@ -61,6 +76,7 @@ impl Directory {
         let id = uuid::Uuid::now_v7().to_string();
         let ts = now();
         let doc = assemble(&self.reg, kind, &id, &attrs, &ts, &ts);
+        check_size(kind, &doc)?;
         let resource = self
             .store
             .write(|tx| {
@@ -71,7 +87,7 @@ impl Directory {
                 if !members.is_empty() {
                     apply_changes(&self.reg, tx, &id, &[MemberChange::Add(members)])?;
                 }
-                Ok::<_, DirError>(self.render(tx, kind, doc.clone(), Derive::ALL)?)
+                Ok::<_, DirError>(self.representation(tx, kind, doc.clone())?)
             })
             .map_err(|e| e.0)?;
         Ok(Written {
@@ -111,15 +127,11 @@ impl Directory {
                 }
                 let mut member_changed = false;
                 if let Some(m) = &members {
-                    member_changed = apply_changes(
-                        &self.reg,
-                        tx,
-                        id,
-                        &[MemberChange::Clear, MemberChange::Add(m.clone())],
-                    )?;
+                    member_changed =
+                        apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
                 }
                 let doc = self.save_if_changed(tx, kind, id, old, &attrs, member_changed)?;
-                Ok::<_, DirError>(self.render(tx, kind, doc, Derive::ALL)?)
+                Ok::<_, DirError>(self.representation(tx, kind, doc)?)
             })
             .map_err(|e| e.0)?;
         Ok(Written {
@@ -159,7 +171,7 @@ impl Directory {
                 let member_changed = apply_changes(&self.reg, tx, id, &member_changes)?;
                 let doc = self.save_if_changed(tx, kind, id, old, &attrs, member_changed)?;
                 if render {
-                    Ok::<_, DirError>(Some(self.render(tx, kind, doc, Derive::ALL)?))
+                    Ok::<_, DirError>(Some(self.representation(tx, kind, doc)?))
                 } else {
                     Ok(None)
                 }
@@ -187,6 +199,7 @@ impl Directory {
         }
         let created = meta_str(&old, "created").unwrap_or_default().to_string();
         let doc = assemble(&self.reg, kind, id, attrs, &created, &now());
+        check_size(kind, &doc)?;
         tx.update(store_kind(kind), id, &doc)?;
         Ok(doc)
     }

@@ -499,9 +499,10 @@ impl Filter {
                 b.check_in(scope)
             }
             Filter::Not(a) => a.check_in(scope),
-            Filter::Present(attr) => resolve(scope, attr).map(|_| ()),
+            Filter::Present(attr) => resolve(scope, attr).and_then(|d| returnable(attr, d)),
             Filter::Compare { attr, op, value } => {
                 let def = resolve(scope, attr)?;
+                returnable(attr, def)?;
                 let target = comparand(def).ok_or_else(|| {
                     format!("\"{attr}\" is complex; compare one of its sub-attributes")
                 })?;
@@ -518,6 +519,17 @@ impl Filter {
             }
         }
     }
+}
+
+/// A `returned: never` attribute (password, a declared secret) must not be filterable either:
+/// a series of `sw` filters would read it back one character at a time.
+fn returnable(attr: &AttrPath, def: &Attribute) -> Result<(), String> {
+    if def.returned == super::schema::Returned::Never {
+        return Err(format!(
+            "\"{attr}\" is never returned, so it cannot be filtered on"
+        ));
+    }
+    Ok(())
 }
 
 fn check_comparison(

@@ -397,12 +397,21 @@ fn whole(
             _ => Vec::new(),
         };
         let mut touched = Vec::new();
+        // Values are coerced into one canonical key order, so their serialization identifies
+        // them; a map keeps this linear where a scan per added value was quadratic.
+        let mut index: std::collections::HashMap<String, usize> = items
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.to_string(), i))
+            .collect();
         for item in new_items {
             // §3.5.2.1: "If the target location already contains the value specified, no
             // changes SHOULD be made to the resource".
-            match items.iter().position(|e| *e == item) {
-                Some(pos) => touched.push(pos),
+            let key = item.to_string();
+            match index.get(&key) {
+                Some(&pos) => touched.push(pos),
                 None => {
+                    index.insert(key, items.len());
                     touched.push(items.len());
                     items.push(item);
                 }
@@ -640,11 +649,12 @@ fn filtered(
                     return Err(no_target(t));
                 };
                 // §3.5.2.3: all matching values are replaced, by one value: keep it once.
+                let doomed = mask(items.len(), &matched);
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.into_iter().enumerate() {
                     if i == first {
                         out.push(v.clone());
-                    } else if !matched.contains(&i) && item != v {
+                    } else if !doomed.get(i).copied().unwrap_or(false) && item != v {
                         out.push(item);
                     }
                 }
@@ -711,10 +721,22 @@ fn take_array(container: &mut Map<String, Value>, name: &str) -> Vec<Value> {
     }
 }
 
+/// `len` flags, set at `at`: membership tests in O(1) where `at.contains` was O(n).
+fn mask(len: usize, at: &[usize]) -> Vec<bool> {
+    let mut m = vec![false; len];
+    for &i in at {
+        if let Some(slot) = m.get_mut(i) {
+            *slot = true;
+        }
+    }
+    m
+}
+
 fn remove_at(items: &mut Vec<Value>, doomed: &[usize]) {
+    let doomed = mask(items.len(), doomed);
     let mut i = 0;
     items.retain(|_| {
-        let keep = !doomed.contains(&i);
+        let keep = !doomed.get(i).copied().unwrap_or(false);
         i += 1;
         keep
     });

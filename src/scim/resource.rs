@@ -81,8 +81,13 @@ fn normalize_urn_key(
     }
     // A URN-qualified attribute name at the top level, e.g. "urn:…:enterprise:2.0:User:department".
     if let Ok(path) = AttrPath::parse(key) {
-        if path.sub.is_none() && reg.resolve(kind, path.urn.as_deref(), &path.name).is_some() {
-            return set_attribute(reg, kind, path.urn.as_deref(), &path.name, value, out);
+        let owner = path.urn.as_deref().unwrap_or_default();
+        if reg.is_core(kind, owner) || reg.extension(kind, owner).is_some() {
+            // A schema we know: set a known attribute; ignore an unknown one, as anywhere else.
+            if path.sub.is_none() && reg.resolve(kind, path.urn.as_deref(), &path.name).is_some() {
+                return set_attribute(reg, kind, path.urn.as_deref(), &path.name, value, out);
+            }
+            return Ok(());
         }
     }
     store_undeclared(key, value, out);
@@ -278,7 +283,9 @@ pub fn meta_str<'a>(doc: &'a Value, field: &str) -> Option<&'a str> {
 
 /// Drops empty extension objects left behind by PATCH removals.
 pub fn prune_empty_extensions(attrs: &mut Map<String, Value>) {
-    attrs.retain(|k, v| !(k.starts_with("urn:") && v.as_object().is_some_and(|o| o.is_empty())));
+    attrs.retain(|k, v| {
+        !(super::path::has_urn_prefix(k) && v.as_object().is_some_and(|o| o.is_empty()))
+    });
 }
 
 /// The enterprise extension URN, re-exported for callers that special-case manager.

@@ -388,6 +388,7 @@ fn group_schema() -> Schema {
                 "A list of members of the Group.",
                 vec![
                     A::string("value", "Identifier of the member of this Group.")
+                        .case_exact()
                         .mutability(Mutability::Immutable),
                     A::reference(
                         "$ref",

@@ -79,6 +79,10 @@ impl Store {
     /// table. A file written by a newer scimd (higher `schema_version`) is refused, as is a file
     /// another process has open.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path).map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            source: Box::new(redb::Error::Io(e)),
+        })?;
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
                 path: path.to_path_buf(),
@@ -143,6 +147,20 @@ impl Store {
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let txn = self.db.begin_read()?;
         verify::verify(&txn)
+    }
+}
+
+/// Creates the file, if it does not exist yet, readable by its owner only: it holds the
+/// directory's personal data. redb initializes an empty file as a new database.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

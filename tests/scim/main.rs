@@ -4,5 +4,6 @@ mod clients;
 mod common;
 mod entra;
 mod extensions;
+mod hardening;
 mod patch_rfc;
 mod protocol;
