@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::scim::{Registry, ResourceKind, ScimError};
 use crate::store::{Kind, Store, StoreError};
 
-pub use query::{ListParams, DEFAULT_MAX_PAGE};
+pub use query::ListParams;
 pub use stream::{GroupGet, GroupStream};
 
 /// The directory: a store plus the schema registry and the URL resources are published under.
@@ -48,10 +48,6 @@ impl Directory {
 
     pub fn max_page(&self) -> usize {
         self.max_page
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 }
 

@@ -17,9 +17,6 @@ use crate::scim::projection::Projection;
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::StoreError;
 
-/// The default and maximum page size when the configuration does not set one.
-pub const DEFAULT_MAX_PAGE: usize = 1000;
-
 /// Query parameters of a list request (RFC 7644 §3.4.2).
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {

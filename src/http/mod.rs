@@ -104,7 +104,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
             addr: config.server.listen,
             source,
         })?;
-    let addr = server::local_addr(&listener).map_err(|source| ServeError::Bind {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: config.server.listen,
         source,
     })?;
@@ -128,6 +128,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         dir,
         tokens: TokenRegistry::new(&config.tokens),
         base_path,
+        streams: Arc::new(tokio::sync::Semaphore::new(router::MAX_GROUP_STREAMS)),
     });
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(listener, tls, app, async move {

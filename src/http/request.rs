@@ -11,9 +11,26 @@ use crate::scim::ScimError;
 /// Largest accepted request body; published as `bulk.maxPayloadSize`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// A body has this long to arrive in full: a client trickling bytes cannot hold a request open.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413.
 pub async fn read_body(body: Incoming) -> Result<Bytes, ScimError> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let read = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(body, MAX_BODY_BYTES).collect(),
+    );
+    let Ok(outcome) = read.await else {
+        return Err(ScimError::new(
+            408,
+            None,
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    match outcome {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

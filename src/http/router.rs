@@ -22,7 +22,14 @@ pub struct App {
     pub tokens: TokenRegistry,
     /// Where the SCIM endpoints live, e.g. `/scim/v2`; empty for the root.
     pub base_path: String,
+    /// Permits for concurrent streamed group reads ([`MAX_GROUP_STREAMS`]).
+    pub streams: Arc<tokio::sync::Semaphore>,
 }
+
+/// Concurrent `GET /Groups/{id}` member streams.
+pub const MAX_GROUP_STREAMS: usize = 32;
+/// A client that reads nothing of a member stream for this long is dropped.
+const STREAM_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The route a path resolves to, below the base path.
 #[derive(Debug, PartialEq)]
@@ -225,7 +232,7 @@ async fn dispatch(
                 let attrs = query.get("attributes").map(str::to_string);
                 let excl = query.get("excludedAttributes").map(str::to_string);
                 if kind == ResourceKind::Group {
-                    return get_group(dir, id, attrs, excl).await;
+                    return get_group(dir, app.streams.clone(), id, attrs, excl).await;
                 }
                 let v =
                     blocking(move || dir.get(kind, &id, attrs.as_deref(), excl.as_deref())).await?;
@@ -267,6 +274,7 @@ async fn dispatch(
 /// million members costs a chunk of memory, not the whole list.
 async fn get_group(
     dir: Arc<Directory>,
+    streams: Arc<tokio::sync::Semaphore>,
     id: String,
     attrs: Option<String>,
     excl: Option<String>,
@@ -276,9 +284,24 @@ async fn get_group(
         GroupGet::Whole(v) => return Ok(respond::json(200, &v)),
         GroupGet::Stream(s) => s,
     };
+    // Each stream holds a blocking thread and a read snapshot until its client has read it all:
+    // bound how many run at once, and how long one may wait on a client that stops reading.
+    let permit = streams.try_acquire_owned().map_err(|_| {
+        ScimError::new(
+            503,
+            None,
+            "too many large group reads are in progress; retry shortly",
+        )
+    })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let result = stream.write(&mut |chunk| tx.blocking_send(bytes::Bytes::from(chunk)).is_ok());
+        let _permit = permit;
+        let result = stream.write(&mut |chunk| {
+            let send =
+                tokio::time::timeout(STREAM_SEND_TIMEOUT, tx.send(bytes::Bytes::from(chunk)));
+            matches!(handle.block_on(send), Ok(Ok(())))
+        });
         if let Err(e) = result {
             // The status line is already sent; the body ends short, so the client sees invalid
             // JSON rather than a member list silently cut off.

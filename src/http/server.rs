@@ -190,8 +190,3 @@ async fn serve_watched<E: std::fmt::Display>(
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
-
-/// The address a listener is bound to, for logs and tests.
-pub fn local_addr(listener: &TcpListener) -> std::io::Result<SocketAddr> {
-    listener.local_addr()
-}

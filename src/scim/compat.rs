@@ -75,7 +75,8 @@ pub fn normalize_patch(
     if ops.len() > MAX_OPERATIONS {
         return Err(ScimError::new(
             413,
-            Some(super::error::ScimType::TooMany),
+            // tooMany is RFC 7644 §3.12's code for filters; a request over a size limit is 413.
+            None,
             format!(
                 "{} operations in one PATCH; the limit is {MAX_OPERATIONS}",
                 ops.len()

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::path::AttrPath;
-use super::schema::{Mutability, Registry, ResourceKind, URN_ENTERPRISE_USER};
+use super::schema::{Mutability, Registry, ResourceKind};
 use super::value::{coerce, is_read_only};
 
 /// Attributes the server derives and never takes from a body: they live in the membership index.
@@ -276,7 +276,7 @@ pub fn writable_part(doc: &Value) -> Map<String, Value> {
     out
 }
 
-/// `meta.created` of a stored document.
+/// A string field of a stored document's `meta` (`created`, `lastModified`).
 pub fn meta_str<'a>(doc: &'a Value, field: &str) -> Option<&'a str> {
     doc.get("meta")?.get(field)?.as_str()
 }
@@ -288,12 +288,10 @@ pub fn prune_empty_extensions(attrs: &mut Map<String, Value>) {
     });
 }
 
-/// The enterprise extension URN, re-exported for callers that special-case manager.
-pub const ENTERPRISE: &str = URN_ENTERPRISE_USER;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scim::schema::URN_ENTERPRISE_USER;
     use serde_json::json;
 
     #[test]

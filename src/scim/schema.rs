@@ -568,13 +568,6 @@ impl Registry {
             .collect()
     }
 
-    /// All URNs a path may be qualified with for `kind`: core plus extensions.
-    pub fn known_urns(&self, kind: ResourceKind) -> Vec<&str> {
-        let mut urns = vec![self.core(kind).id.as_str()];
-        urns.extend(self.extension_urns(kind));
-        urns
-    }
-
     pub fn extension(&self, kind: ResourceKind, urn: &str) -> Option<&Schema> {
         let urn = legacy_alias(kind, urn).unwrap_or(urn);
         self.extensions(kind)
