@@ -77,8 +77,7 @@ impl Directory {
         let ts = now();
         let doc = assemble(&self.reg, kind, &id, &attrs, &ts, &ts);
         check_size(kind, &doc)?;
-        let resource = self
-            .store
+        self.store
             .write(|tx| {
                 if let Some(name) = user_name(&attrs) {
                     check_user_name_free(tx, name, None)?;
@@ -87,9 +86,10 @@ impl Directory {
                 if !members.is_empty() {
                     apply_changes(&self.reg, tx, &id, &[MemberChange::Add(members)])?;
                 }
-                Ok::<_, DirError>(self.representation(tx, kind, doc.clone())?)
+                Ok::<_, DirError>(())
             })
             .map_err(|e| e.0)?;
+        let resource = self.after_commit(kind, doc);
         Ok(Written {
             location: self.location(kind, &id),
             resource,
@@ -130,10 +130,10 @@ impl Directory {
                     member_changed =
                         apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
                 }
-                let doc = self.save_if_changed(tx, kind, id, old, &attrs, member_changed)?;
-                Ok::<_, DirError>(self.representation(tx, kind, doc)?)
+                self.save_if_changed(tx, kind, id, old, &attrs, member_changed)
             })
             .map_err(|e| e.0)?;
+        let resource = self.after_commit(kind, resource);
         Ok(Written {
             location: self.location(kind, id),
             resource,
@@ -169,18 +169,32 @@ impl Directory {
                     }
                 }
                 let member_changed = apply_changes(&self.reg, tx, id, &member_changes)?;
-                let doc = self.save_if_changed(tx, kind, id, old, &attrs, member_changed)?;
-                if render {
-                    Ok::<_, DirError>(Some(self.representation(tx, kind, doc)?))
-                } else {
-                    Ok(None)
-                }
+                self.save_if_changed(tx, kind, id, old, &attrs, member_changed)
             })
             .map_err(|e| e.0)?;
+        let resource = render.then(|| self.after_commit(kind, resource));
         Ok(resource.map(|resource| Written {
             location: self.location(kind, id),
             resource,
         }))
+    }
+
+    /// The reply to a committed write, rendered from a fresh snapshot so the write lock is not
+    /// held while a group's members are listed. The write is already durable: if that read
+    /// fails, the stored document (without derived attributes) is the reply, never an error.
+    fn after_commit(&self, kind: ResourceKind, doc: Value) -> Value {
+        let rendered = self
+            .store
+            .read()
+            .map_err(super::from_store)
+            .and_then(|tx| self.representation(&tx, kind, doc.clone()));
+        match rendered {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "rendering a committed write failed; replying with the stored document");
+                crate::scim::projection::Projection::default().apply(&self.reg, kind, doc)
+            }
+        }
     }
 
     /// Writes the new attributes with a fresh `meta.lastModified`, unless nothing changed:
