@@ -161,6 +161,76 @@ impl Directory {
         Ok(list_response(page, total, start))
     }
 
+    /// `POST /.search` at the root (RFC 7644 §3.4.3): Users, then Groups, as one paged list.
+    /// The filter must make sense for both resource types.
+    pub fn search_all(&self, params: &ListParams) -> Result<Value, ScimError> {
+        let start = params.start_index.unwrap_or(1).max(1);
+        let count = params
+            .count
+            .unwrap_or(self.max_page as i64)
+            .clamp(0, self.max_page as i64);
+        // A filter naming attributes only one type has (userName) selects nothing of the other;
+        // it is an error only when no type accepts it.
+        let totals = |kind| -> Result<i64, ScimError> {
+            let probe = ListParams {
+                count: Some(0),
+                start_index: None,
+                ..params.clone()
+            };
+            Ok(self
+                .list(kind, &probe)?
+                .get("totalResults")
+                .and_then(Value::as_i64)
+                .unwrap_or(0))
+        };
+        let (users_total, groups_total) =
+            match (totals(ResourceKind::User), totals(ResourceKind::Group)) {
+                (Err(e), Err(_)) => return Err(e),
+                (Err(e), _) | (_, Err(e))
+                    if e.scim_type != Some(crate::scim::ScimType::InvalidFilter) =>
+                {
+                    return Err(e)
+                }
+                (u, g) => (u.unwrap_or(0), g.unwrap_or(0)),
+            };
+        let mut resources: Vec<Value> = Vec::new();
+        if start <= users_total && count > 0 && users_total > 0 {
+            let page = ListParams {
+                start_index: Some(start),
+                count: Some(count),
+                ..params.clone()
+            };
+            if let Some(Value::Array(r)) = self
+                .list(ResourceKind::User, &page)?
+                .get_mut("Resources")
+                .map(Value::take)
+            {
+                resources.extend(r);
+            }
+        }
+        let remaining = count - resources.len() as i64;
+        if remaining > 0 && groups_total > 0 {
+            let group_start = (start - users_total).max(1);
+            let page = ListParams {
+                start_index: Some(group_start),
+                count: Some(remaining),
+                ..params.clone()
+            };
+            if let Some(Value::Array(r)) = self
+                .list(ResourceKind::Group, &page)?
+                .get_mut("Resources")
+                .map(Value::take)
+            {
+                resources.extend(r);
+            }
+        }
+        Ok(list_response(
+            resources,
+            (users_total + groups_total) as u64,
+            start as u64,
+        ))
+    }
+
     /// Candidate ids from the index the plan chose.
     fn lookup(
         &self,

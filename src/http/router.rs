@@ -14,6 +14,7 @@ use crate::auth::TokenRegistry;
 use crate::directory::{Directory, GroupGet, ListParams};
 use crate::scim::compat::MAX_OPERATIONS;
 use crate::scim::discovery::{self, Capabilities};
+use crate::scim::search::SearchRequest;
 use crate::scim::{ResourceKind, ScimError};
 
 /// Everything a request needs, shared by all connections.
@@ -39,8 +40,8 @@ enum Route {
     ServiceProviderConfig,
     ResourceTypes(Option<String>),
     Schemas(Option<String>),
-    /// `/.search`, `/Users/.search`, `/Groups/.search` (RFC 7644 §3.4.3): not implemented yet.
-    Search,
+    /// `/.search` (None: every resource type), `/Users/.search`, `/Groups/.search` (RFC 7644 §3.4.3).
+    Search(Option<ResourceKind>),
     NotFound,
 }
 
@@ -67,8 +68,8 @@ fn route(rest: &str) -> Route {
     // Collapse empty segments: a Tenant URL typed with a trailing slash gives `//Users`.
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
-        [".search"] => Route::Search,
-        [c, ".search"] if kind_of(c).is_some() => Route::Search,
+        [".search"] => Route::Search(None),
+        [c, ".search"] if kind_of(c).is_some() => Route::Search(kind_of(c)),
         [c] if kind_of(c).is_some() => kind_of(c).map(Route::Collection).unwrap_or(Route::NotFound),
         [c, id] => match kind_of(c) {
             Some(k) => Route::Resource(k, decode(id)),
@@ -171,13 +172,26 @@ async fn dispatch(
 
     match route(&rest) {
         Route::NotFound => Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
-        // 501 without a scimType: clients (scim2-tester, RFC 7644 §3.4.3's MAY) read it as
-        // "not supported" and fall back to GET with a filter.
-        Route::Search => Err(ScimError::new(
-            501,
-            None,
-            "POST .search is not supported yet; use GET with the filter query parameter",
-        )),
+        Route::Search(kind) => {
+            if method != Method::POST {
+                return Ok(respond::method_not_allowed(&method, &full_path, "POST"));
+            }
+            let body = json_body(parts, body).await?;
+            let search = SearchRequest::parse(&body)?;
+            let params = ListParams {
+                filter: search.filter,
+                start_index: search.start_index,
+                count: search.count,
+                attributes: search.attributes,
+                excluded_attributes: search.excluded_attributes,
+            };
+            let list = blocking(move || match kind {
+                Some(k) => dir.list(k, &params),
+                None => dir.search_all(&params),
+            })
+            .await?;
+            Ok(respond::json(200, &list))
+        }
         Route::ServiceProviderConfig => {
             only_get(&method, &full_path)?;
             let caps = Capabilities {
@@ -385,8 +399,11 @@ mod tests {
             Route::Schemas(Some("urn:x".into()))
         );
         assert_eq!(route("/Users/1/x"), Route::NotFound);
-        assert_eq!(route("/.search"), Route::Search);
-        assert_eq!(route("/Groups/.search"), Route::Search);
+        assert_eq!(route("/.search"), Route::Search(None));
+        assert_eq!(
+            route("/Groups/.search"),
+            Route::Search(Some(ResourceKind::Group))
+        );
         assert_eq!(route(""), Route::NotFound);
     }
 }

@@ -10,6 +10,7 @@ pub mod path;
 pub mod projection;
 pub mod resource;
 pub mod schema;
+pub mod search;
 pub mod value;
 
 pub use error::{ScimError, ScimType};

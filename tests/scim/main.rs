@@ -7,3 +7,4 @@ mod extensions;
 mod hardening;
 mod patch_rfc;
 mod protocol;
+mod search;
