@@ -17,6 +17,7 @@ use crate::store::{Kind, Store, StoreError};
 
 pub use query::ListParams;
 pub use stream::{GroupGet, GroupStream};
+pub use write::Written;
 
 /// The directory: a store plus the schema registry and the URL resources are published under.
 pub struct Directory {

@@ -56,6 +56,16 @@ impl Directory {
         Ok(projection.apply(&self.reg, kind, full))
     }
 
+    /// The current `meta.version` of a resource, for `ETag` and `If-None-Match`; 404 if absent.
+    pub fn version(&self, kind: ResourceKind, id: &str) -> Result<Option<String>, ScimError> {
+        let tx = self.store.read().map_err(from_store)?;
+        let doc = tx
+            .get(store_kind(kind), id)
+            .map_err(from_store)?
+            .ok_or_else(|| not_found(kind, id))?;
+        Ok(crate::scim::resource::meta_str(&doc, "version").map(str::to_string))
+    }
+
     /// GET on the collection: a ListResponse.
     pub fn list(&self, kind: ResourceKind, params: &ListParams) -> Result<Value, ScimError> {
         let projection = Projection::parse(

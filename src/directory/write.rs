@@ -7,7 +7,10 @@ use time::OffsetDateTime;
 use super::members::{apply_changes, changes_from_ops, member_ids, MemberChange};
 use super::{store_kind, DirError, Directory};
 use crate::scim::patch::{self, Operation};
-use crate::scim::resource::{assemble, check_required, meta_str, normalize_body, writable_part};
+use crate::scim::resource::{
+    assemble, check_required, etag_matches, meta_str, normalize_body, set_version, version_number,
+    writable_part,
+};
 use crate::scim::value::format_datetime;
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::WriteTx;
@@ -75,7 +78,8 @@ impl Directory {
         // UUIDv7: time-ordered, so ids give a stable listing order and load fast (STACK.md §4).
         let id = uuid::Uuid::now_v7().to_string();
         let ts = now();
-        let doc = assemble(&self.reg, kind, &id, &attrs, &ts, &ts);
+        let mut doc = assemble(&self.reg, kind, &id, &attrs, &ts, &ts);
+        set_version(&mut doc, 1);
         check_size(kind, &doc)?;
         self.store
             .write(|tx| {
@@ -104,6 +108,7 @@ impl Directory {
         kind: ResourceKind,
         id: &str,
         body: &Value,
+        if_match: Option<&str>,
     ) -> Result<Written, ScimError> {
         let mut attrs = normalize_body(&self.reg, kind, body)?;
         check_required(&self.reg, kind, &attrs)?;
@@ -117,6 +122,7 @@ impl Directory {
                 let old = tx
                     .get(store_kind(kind), id)?
                     .ok_or_else(|| not_found(kind, id))?;
+                check_precondition(&old, if_match)?;
                 if kind == ResourceKind::User && !attrs.contains_key("active") {
                     if let Some(a) = old.get("active") {
                         attrs.insert("active".into(), a.clone());
@@ -148,6 +154,7 @@ impl Directory {
         id: &str,
         body: &Value,
         render: bool,
+        if_match: Option<&str>,
     ) -> Result<Option<Written>, ScimError> {
         let ops = patch::parse_request(&self.reg, kind, body)?;
         let (member_ops, doc_ops): (Vec<Operation>, Vec<Operation>) = ops
@@ -160,6 +167,7 @@ impl Directory {
                 let old = tx
                     .get(store_kind(kind), id)?
                     .ok_or_else(|| not_found(kind, id))?;
+                check_precondition(&old, if_match)?;
                 let old_attrs = writable_part(&old);
                 let mut attrs = old_attrs.clone();
                 patch::apply(&self.reg, kind, &mut attrs, &doc_ops)?;
@@ -212,16 +220,25 @@ impl Directory {
             return Ok(old);
         }
         let created = meta_str(&old, "created").unwrap_or_default().to_string();
-        let doc = assemble(&self.reg, kind, id, attrs, &created, &now());
+        let mut doc = assemble(&self.reg, kind, id, attrs, &created, &now());
+        set_version(&mut doc, version_number(&old) + 1);
         check_size(kind, &doc)?;
         tx.update(store_kind(kind), id, &doc)?;
         Ok(doc)
     }
 
     /// DELETE: removes the resource, its index entries and every membership edge it has.
-    pub fn delete(&self, kind: ResourceKind, id: &str) -> Result<(), ScimError> {
+    pub fn delete(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ScimError> {
         self.store
             .write(|tx| {
+                if let (Some(_), Some(old)) = (if_match, tx.get(store_kind(kind), id)?) {
+                    check_precondition(&old, if_match)?;
+                }
                 if tx.delete(store_kind(kind), id)? {
                     Ok(())
                 } else {
@@ -229,6 +246,23 @@ impl Directory {
                 }
             })
             .map_err(|e| e.0)
+    }
+}
+
+/// `If-Match` (RFC 7644 §3.14): the write goes ahead only if the resource is still the version
+/// the client read; checked inside the write transaction, so no other write slips in between.
+fn check_precondition(old: &Value, if_match: Option<&str>) -> Result<(), ScimError> {
+    match if_match {
+        Some(h) if !etag_matches(h, meta_str(old, "version")) => Err(ScimError::new(
+            412,
+            None,
+            format!(
+                "the resource changed since it was read: If-Match {} does not match its version {}",
+                crate::scim::value::truncate(h, 80),
+                meta_str(old, "version").unwrap_or("(none)")
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -76,6 +76,21 @@ pub fn error(e: &ScimError) -> Response<Body> {
     resp
 }
 
+/// `ETag` from `meta.version` (RFC 7644 §3.14), when the resource has one.
+pub fn with_etag(mut resp: Response<Body>, version: Option<&str>) -> Response<Body> {
+    if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// 304: the client's copy (`If-None-Match`) is current.
+pub fn not_modified(version: Option<&str>) -> Response<Body> {
+    let mut resp = Response::new(full(Bytes::new()));
+    *resp.status_mut() = StatusCode::NOT_MODIFIED;
+    with_etag(resp, version)
+}
+
 pub fn with_location(mut resp: Response<Body>, location: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);

@@ -14,6 +14,7 @@ use crate::auth::TokenRegistry;
 use crate::directory::{Directory, GroupGet, ListParams};
 use crate::scim::compat::MAX_OPERATIONS;
 use crate::scim::discovery::{self, Capabilities};
+use crate::scim::resource::etag_matches;
 use crate::scim::search::SearchRequest;
 use crate::scim::{ResourceKind, ScimError};
 
@@ -230,10 +231,7 @@ async fn dispatch(
             Method::POST => {
                 let body = json_body(parts, body).await?;
                 let w = blocking(move || dir.create(kind, &body)).await?;
-                Ok(respond::with_location(
-                    respond::json(201, &w.resource),
-                    &w.location,
-                ))
+                Ok(written(respond::json(201, &w.resource), &w))
             }
             _ => Ok(respond::method_not_allowed(
                 &method,
@@ -241,47 +239,103 @@ async fn dispatch(
                 "GET, POST",
             )),
         },
-        Route::Resource(kind, id) => match method {
-            Method::GET => {
-                let attrs = query.get("attributes").map(str::to_string);
-                let excl = query.get("excludedAttributes").map(str::to_string);
-                if kind == ResourceKind::Group {
-                    return get_group(dir, app.streams.clone(), id, attrs, excl).await;
+        Route::Resource(kind, id) => {
+            let if_match = header(parts, http::header::IF_MATCH);
+            let if_none_match = header(parts, http::header::IF_NONE_MATCH);
+            resource(
+                dir,
+                app.streams.clone(),
+                parts,
+                body,
+                kind,
+                id,
+                if_match,
+                if_none_match,
+            )
+            .await
+        }
+    }
+}
+
+/// One resource: GET (with `If-None-Match`), PUT, PATCH, DELETE (with `If-Match`).
+#[allow(clippy::too_many_arguments)]
+async fn resource(
+    dir: Arc<Directory>,
+    streams: Arc<tokio::sync::Semaphore>,
+    parts: &Parts,
+    body: &mut Option<Incoming>,
+    kind: ResourceKind,
+    id: String,
+    if_match: Option<String>,
+    if_none_match: Option<String>,
+) -> Result<Response<Body>, ScimError> {
+    let full_path = parts.uri.path().to_string();
+    let query = Query::parse(parts.uri.query());
+    match parts.method.clone() {
+        Method::GET => {
+            let attrs = query.get("attributes").map(str::to_string);
+            let excl = query.get("excludedAttributes").map(str::to_string);
+            let (d, i) = (dir.clone(), id.clone());
+            let version = blocking(move || d.version(kind, &i)).await?;
+            if let Some(h) = &if_none_match {
+                if etag_matches(h, version.as_deref()) {
+                    return Ok(respond::not_modified(version.as_deref()));
                 }
+            }
+            let resp = if kind == ResourceKind::Group {
+                get_group(dir, streams, id, attrs, excl).await?
+            } else {
                 let v =
                     blocking(move || dir.get(kind, &id, attrs.as_deref(), excl.as_deref())).await?;
-                Ok(respond::json(200, &v))
-            }
-            Method::PUT => {
-                let body = json_body(parts, body).await?;
-                let w = blocking(move || dir.replace(kind, &id, &body)).await?;
-                Ok(respond::with_location(
-                    respond::json(200, &w.resource),
-                    &w.location,
-                ))
-            }
-            Method::PATCH => {
-                let body = json_body(parts, body).await?;
-                // Users answer 200 with the resource (Entra's documented form); groups answer
-                // 204, so a PATCH on a huge group never serializes its member list.
-                let render = kind == ResourceKind::User;
-                let w = blocking(move || dir.patch(kind, &id, &body, render)).await?;
-                Ok(match w {
-                    Some(w) => respond::with_location(respond::json(200, &w.resource), &w.location),
-                    None => respond::no_content(),
-                })
-            }
-            Method::DELETE => {
-                blocking(move || dir.delete(kind, &id)).await?;
-                Ok(respond::no_content())
-            }
-            _ => Ok(respond::method_not_allowed(
-                &method,
-                &full_path,
-                "GET, PUT, PATCH, DELETE",
-            )),
-        },
+                respond::json(200, &v)
+            };
+            Ok(respond::with_etag(resp, version.as_deref()))
+        }
+        Method::PUT => {
+            let body = json_body(parts, body).await?;
+            let w = blocking(move || dir.replace(kind, &id, &body, if_match.as_deref())).await?;
+            Ok(written(respond::json(200, &w.resource), &w))
+        }
+        Method::PATCH => {
+            let body = json_body(parts, body).await?;
+            // Users answer 200 with the resource (Entra's documented form); groups answer 204,
+            // so a PATCH on a huge group never serializes its member list.
+            let render = kind == ResourceKind::User;
+            let w =
+                blocking(move || dir.patch(kind, &id, &body, render, if_match.as_deref())).await?;
+            Ok(match w {
+                Some(w) => written(respond::json(200, &w.resource), &w),
+                None => respond::no_content(),
+            })
+        }
+        Method::DELETE => {
+            blocking(move || dir.delete(kind, &id, if_match.as_deref())).await?;
+            Ok(respond::no_content())
+        }
+        method => Ok(respond::method_not_allowed(
+            &method,
+            &full_path,
+            "GET, PUT, PATCH, DELETE",
+        )),
     }
+}
+
+/// A write's reply headers: `Location` and the new version as `ETag`.
+fn written(resp: Response<Body>, w: &crate::directory::Written) -> Response<Body> {
+    let version = w
+        .resource
+        .get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_str);
+    respond::with_etag(respond::with_location(resp, &w.location), version)
+}
+
+fn header(parts: &Parts, name: http::header::HeaderName) -> Option<String> {
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// GET of one group: the member list is streamed from the index in chunks, so a group of a

@@ -33,7 +33,7 @@ pub fn service_provider_config(caps: &Capabilities, location: &str) -> Value {
         "filter": {"supported": true, "maxResults": caps.max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
-        "etag": {"supported": false},
+        "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

@@ -276,6 +276,32 @@ pub fn writable_part(doc: &Value) -> Map<String, Value> {
     out
 }
 
+/// The version number in `meta.version` (`W/"7"` → 7); 0 when absent.
+pub fn version_number(doc: &Value) -> u64 {
+    meta_str(doc, "version")
+        .and_then(|v| v.trim_start_matches("W/").trim_matches('"').parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sets `meta.version` to the weak ETag `W/"n"`: it changes on every stored change, and weak
+/// because the representation (member order, projection) is not byte-for-byte fixed.
+pub fn set_version(doc: &mut Value, n: u64) {
+    if let Some(Value::Object(meta)) = doc.get_mut("meta") {
+        meta.insert("version".into(), Value::String(format!("W/\"{n}\"")));
+    }
+}
+
+/// Whether an `If-Match` / `If-None-Match` header value names `current` (RFC 9110 §13.1:
+/// a list of entity tags or `*`; compared weakly, so `W/` prefixes are ignored).
+pub fn etag_matches(header: &str, current: Option<&str>) -> bool {
+    let Some(current) = current else { return false };
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || opaque(t) == opaque(current))
+}
+
 /// A string field of a stored document's `meta` (`created`, `lastModified`).
 pub fn meta_str<'a>(doc: &'a Value, field: &str) -> Option<&'a str> {
     doc.get("meta")?.get(field)?.as_str()

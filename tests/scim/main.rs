@@ -3,6 +3,7 @@
 mod clients;
 mod common;
 mod entra;
+mod etags;
 mod extensions;
 mod hardening;
 mod patch_rfc;

@@ -1933,7 +1933,7 @@ async fn discovery_service_provider_config() {
         b["filter"]["maxResults"].as_u64().is_some_and(|n| n > 0),
         "{b}"
     );
-    assert_eq!(b["etag"]["supported"], false);
+    assert_eq!(b["etag"]["supported"], true);
     for k in ["bulk", "changePassword", "sort"] {
         assert!(b[k]["supported"].is_boolean(), "{k}");
     }
