@@ -3,10 +3,6 @@
 //! (not just the first) with the key it concerns and what a right value looks like.
 //!
 //! See `config/scimd.toml` for the documented example.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -14,6 +14,7 @@ use super::{from_store, store_kind, Directory};
 use crate::scim::discovery::list_response;
 use crate::scim::filter::{self, CompareOp, Filter, Literal};
 use crate::scim::projection::Projection;
+use crate::scim::resource::meta_str;
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::StoreError;
 
@@ -37,33 +38,24 @@ enum Plan {
 }
 
 impl Directory {
-    /// GET by id.
+    /// GET by id: the resource and its `meta.version` (for `ETag`, whatever the projection).
     pub fn get(
         &self,
         kind: ResourceKind,
         id: &str,
         attributes: Option<&str>,
         excluded: Option<&str>,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<(Value, Option<String>), ScimError> {
         let projection = Projection::parse(&self.reg, kind, attributes, excluded)?;
         let tx = self.store.read().map_err(from_store)?;
         let doc = tx
             .get(store_kind(kind), id)
             .map_err(from_store)?
             .ok_or_else(|| not_found(kind, id))?;
+        let version = meta_str(&doc, "version").map(str::to_string);
         let derive = derive_for(&projection);
         let full = self.render(&tx, kind, doc, derive)?;
-        Ok(projection.apply(&self.reg, kind, full))
-    }
-
-    /// The current `meta.version` of a resource, for `ETag` and `If-None-Match`; 404 if absent.
-    pub fn version(&self, kind: ResourceKind, id: &str) -> Result<Option<String>, ScimError> {
-        let tx = self.store.read().map_err(from_store)?;
-        let doc = tx
-            .get(store_kind(kind), id)
-            .map_err(from_store)?
-            .ok_or_else(|| not_found(kind, id))?;
-        Ok(crate::scim::resource::meta_str(&doc, "version").map(str::to_string))
+        Ok((projection.apply(&self.reg, kind, full), version))
     }
 
     /// GET on the collection: a ListResponse.

@@ -7,6 +7,7 @@ use super::render::{member_display, Derive};
 use super::write::not_found;
 use super::{from_store, store_kind, Directory};
 use crate::scim::projection::Projection;
+use crate::scim::resource::meta_str;
 use crate::scim::{ResourceKind, ScimError};
 use crate::store::{Kind, ReadTx};
 
@@ -15,8 +16,8 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 /// The answer to a GET of one group.
 pub enum GroupGet {
-    /// Members not wanted: the whole (small) resource.
-    Whole(Value),
+    /// Members not wanted: the whole (small) resource and its `meta.version`.
+    Whole(Value, Option<String>),
     /// Members wanted: call [`GroupStream::write`] to produce the body.
     Stream(Box<GroupStream>),
 }
@@ -30,6 +31,7 @@ pub struct GroupStream {
     head: String,
     meta: Option<Value>,
     projection: Option<Projection>,
+    version: Option<String>,
     /// `members[].display` was asked for: one extra read per member.
     display: bool,
     base_url: String,
@@ -49,13 +51,14 @@ impl Directory {
         if projection.excludes("members") {
             return self
                 .get(kind, id, attributes, excluded)
-                .map(GroupGet::Whole);
+                .map(|(v, version)| GroupGet::Whole(v, version));
         }
         let tx = self.store.read().map_err(from_store)?;
         let doc = tx
             .get(store_kind(kind), id)
             .map_err(from_store)?
             .ok_or_else(|| not_found(kind, id))?;
+        let version = meta_str(&doc, "version").map(str::to_string);
         let rendered = self.render(
             &tx,
             kind,
@@ -80,6 +83,7 @@ impl Directory {
             head: text,
             meta,
             display: projection.requests("members", "display"),
+            version,
             projection: has_projection.then_some(projection),
             base_url: self.base_url.clone(),
             reg: self.reg.clone(),
@@ -88,6 +92,11 @@ impl Directory {
 }
 
 impl GroupStream {
+    /// The group's `meta.version`, for `ETag` and `If-None-Match`.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
     /// Writes the whole representation through `emit`, chunk by chunk. `emit` returns false when
     /// the client has gone, which stops the walk.
     pub fn write(self, emit: &mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), ScimError> {

@@ -119,10 +119,7 @@ impl Directory {
         let resource = self
             .store
             .write(|tx| {
-                let old = tx
-                    .get(store_kind(kind), id)?
-                    .ok_or_else(|| not_found(kind, id))?;
-                check_precondition(&old, if_match)?;
+                let old = current(tx, kind, id, if_match)?;
                 if kind == ResourceKind::User && !attrs.contains_key("active") {
                     if let Some(a) = old.get("active") {
                         attrs.insert("active".into(), a.clone());
@@ -164,10 +161,7 @@ impl Directory {
         let resource = self
             .store
             .write(|tx| {
-                let old = tx
-                    .get(store_kind(kind), id)?
-                    .ok_or_else(|| not_found(kind, id))?;
-                check_precondition(&old, if_match)?;
+                let old = current(tx, kind, id, if_match)?;
                 let old_attrs = writable_part(&old);
                 let mut attrs = old_attrs.clone();
                 patch::apply(&self.reg, kind, &mut attrs, &doc_ops)?;
@@ -247,6 +241,20 @@ impl Directory {
             })
             .map_err(|e| e.0)
     }
+}
+
+/// The stored resource a PUT or PATCH starts from, after its `If-Match` precondition.
+fn current(
+    tx: &WriteTx<'_>,
+    kind: ResourceKind,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<Value, DirError> {
+    let old = tx
+        .get(store_kind(kind), id)?
+        .ok_or_else(|| not_found(kind, id))?;
+    check_precondition(&old, if_match)?;
+    Ok(old)
 }
 
 /// `If-Match` (RFC 7644 §3.14): the write goes ahead only if the resource is still the version

@@ -275,21 +275,16 @@ async fn resource(
         Method::GET => {
             let attrs = query.get("attributes").map(str::to_string);
             let excl = query.get("excludedAttributes").map(str::to_string);
-            let (d, i) = (dir.clone(), id.clone());
-            let version = blocking(move || d.version(kind, &i)).await?;
-            if let Some(h) = &if_none_match {
-                if etag_matches(h, version.as_deref()) {
-                    return Ok(respond::not_modified(version.as_deref()));
-                }
+            if kind == ResourceKind::Group {
+                return get_group(dir, streams, id, attrs, excl, if_none_match).await;
             }
-            let resp = if kind == ResourceKind::Group {
-                get_group(dir, streams, id, attrs, excl).await?
-            } else {
-                let v =
-                    blocking(move || dir.get(kind, &id, attrs.as_deref(), excl.as_deref())).await?;
-                respond::json(200, &v)
-            };
-            Ok(respond::with_etag(resp, version.as_deref()))
+            let (v, version) =
+                blocking(move || dir.get(kind, &id, attrs.as_deref(), excl.as_deref())).await?;
+            Ok(versioned(
+                respond::json(200, &v),
+                version.as_deref(),
+                if_none_match.as_deref(),
+            ))
         }
         Method::PUT => {
             let body = json_body(parts, body).await?;
@@ -346,12 +341,26 @@ async fn get_group(
     id: String,
     attrs: Option<String>,
     excl: Option<String>,
+    if_none_match: Option<String>,
 ) -> Result<Response<Body>, ScimError> {
     let got = blocking(move || dir.get_group(&id, attrs.as_deref(), excl.as_deref())).await?;
     let stream = match got {
-        GroupGet::Whole(v) => return Ok(respond::json(200, &v)),
+        GroupGet::Whole(v, version) => {
+            let resp = respond::json(200, &v);
+            return Ok(versioned(
+                resp,
+                version.as_deref(),
+                if_none_match.as_deref(),
+            ));
+        }
         GroupGet::Stream(s) => s,
     };
+    let version = stream.version().map(str::to_string);
+    if let Some(h) = &if_none_match {
+        if etag_matches(h, version.as_deref()) {
+            return Ok(respond::not_modified(version.as_deref()));
+        }
+    }
     // Each stream holds a blocking thread and a read snapshot until its client has read it all:
     // bound how many run at once, and how long one may wait on a client that stops reading.
     let permit = streams.try_acquire_owned().map_err(|_| {
@@ -376,7 +385,22 @@ async fn get_group(
             tracing::error!(error = %e, "streaming a group's members failed");
         }
     });
-    Ok(respond::json_stream(rx))
+    Ok(respond::with_etag(
+        respond::json_stream(rx),
+        version.as_deref(),
+    ))
+}
+
+/// A GET reply with its `ETag`, or 304 when `If-None-Match` names the current version.
+fn versioned(
+    resp: Response<Body>,
+    version: Option<&str>,
+    if_none_match: Option<&str>,
+) -> Response<Body> {
+    match if_none_match {
+        Some(h) if etag_matches(h, version) => respond::not_modified(version),
+        _ => respond::with_etag(resp, version),
+    }
 }
 
 fn only_get(method: &Method, path: &str) -> Result<(), ScimError> {

@@ -235,23 +235,13 @@ fn normalize_remove_with_value(
         })
     };
     let Some(complex) = multi else {
-        out.push(RawOp {
-            op: OpKind::Remove,
-            path,
-            value: None,
-            from_pathless: false,
-        });
+        out.push(remove_op(path));
         return Ok(());
     };
     let items = match value {
         Value::Array(a) => a,
         Value::Null => {
-            out.push(RawOp {
-                op: OpKind::Remove,
-                path,
-                value: None,
-                from_pathless: false,
-            });
+            out.push(remove_op(path));
             return Ok(());
         }
         other => vec![other],
@@ -337,6 +327,16 @@ pub fn create_on_absent_seed(f: &Filter, def: &Attribute) -> Option<Map<String, 
 /// value does (RFC 7644 §3.5.2.3): merging would keep the previous manager's `$ref`.
 pub fn replaces_whole_complex(raw: &Value) -> bool {
     matches!(raw, Value::String(_) | Value::Array(_))
+}
+
+/// A plain `remove` of `path`, as the RFC engine takes it.
+fn remove_op(path: String) -> RawOp {
+    RawOp {
+        op: OpKind::Remove,
+        path,
+        value: None,
+        from_pathless: false,
+    }
 }
 
 #[cfg(test)]

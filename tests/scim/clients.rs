@@ -10,9 +10,8 @@ use std::collections::BTreeSet;
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
-use crate::common::{install_crypto, q, Reply, TestServer};
+use crate::common::{q, Reply, TestServer};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -171,67 +170,6 @@ async fn total(s: &TestServer, path: &str) -> u64 {
     r.body["totalResults"]
         .as_u64()
         .unwrap_or_else(|| panic!("{path}: totalResults is a number: {}", r.body))
-}
-
-/// A server with a small `server.max_page_size`, so a client that sends no `count` still gets
-/// several pages. `TestServer` keeps the default (1000).
-struct SmallPages {
-    base: String,
-    token: String,
-    client: reqwest::Client,
-    running: Option<scimd::http::Running>,
-    _dir: TempDir,
-}
-
-impl SmallPages {
-    async fn start(max_page_size: usize) -> SmallPages {
-        install_crypto();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (cert, key, _) = scimd::tls::ensure_self_signed(&dir.path().join("tls")).expect("cert");
-        let token = scimd::auth::generate_secret().expect("secret");
-        let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(scimd::auth::sha256_hex(&token), &mut sha256).expect("hex");
-        let tokens = vec![scimd::config::TokenSettings {
-            name: "small".into(),
-            sha256,
-        }];
-        let mut config =
-            scimd::config::Config::embedded_default(dir.path(), tokens, cert.clone(), key);
-        config.server.listen = "127.0.0.1:0".parse().expect("addr");
-        config.server.max_page_size = max_page_size;
-        let running = scimd::http::start(&config).await.expect("server starts");
-        let pem = std::fs::read(&cert).expect("read cert");
-        let client = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
-            .build()
-            .expect("client");
-        SmallPages {
-            base: running.base_url.clone(),
-            token,
-            client,
-            running: Some(running),
-            _dir: dir,
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req
-                .header("Content-Type", "application/scim+json")
-                .body(serde_json::to_vec(&b).expect("json"));
-        }
-        Reply::from(req.send().await.expect("request")).await
-    }
-
-    async fn stop(mut self) {
-        if let Some(r) = self.running.take() {
-            r.stop().await;
-        }
-    }
 }
 
 // =============================================================================================
@@ -1424,7 +1362,8 @@ async fn authentik_reads_spc_then_syncs_users_and_groups_in_chunks() {
 /// §3.7: `discover()` pages with `startIndex` only; the server's page size decides the rest.
 #[tokio::test]
 async fn authentik_discovery_pages_without_count() {
-    let s = SmallPages::start(10).await;
+    // A small page size, so a client that sends no `count` still gets several pages.
+    let s = TestServer::start_with(|c| c.server.max_page_size = 10).await;
     let mut all = BTreeSet::new();
     for i in 0..25 {
         let r = s

@@ -14,6 +14,10 @@ pub struct TestServer {
     pub base: String,
     pub token: String,
     pub client: reqwest::Client,
+    pub addr: std::net::SocketAddr,
+    /// The generated certificate, for tests that build their own TLS clients.
+    pub cert_pem: Vec<u8>,
+    pub store_path: std::path::PathBuf,
     /// Held so the temp dir (store, certificate) lives as long as the server.
     _dir: TempDir,
     running: Option<Running>,
@@ -54,6 +58,7 @@ impl TestServer {
         let mut config = Config::embedded_default(dir.path(), tokens, cert.clone(), key);
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         adjust(&mut config);
+        let store_path = config.storage.path.clone();
         let running = scimd::http::start(&config).await.expect("server starts");
         let base = running.base_url.clone();
         let pem = std::fs::read(&cert).expect("read cert");
@@ -65,12 +70,20 @@ impl TestServer {
             base,
             token,
             client,
+            addr: running.addr,
+            cert_pem: pem,
+            store_path,
             _dir: dir,
             running: Some(running),
         }
     }
 
     pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    /// Stops the server, keeping the value (and its temp dir) alive.
+    pub async fn shutdown(&mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;
         }
@@ -172,6 +185,25 @@ impl Reply {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
+    }
+}
+
+/// An attribute of a test extension schema declared in the configuration.
+pub fn ext_attr(
+    name: &str,
+    ty: &str,
+    multi: bool,
+    mutability: &str,
+    returned: &str,
+) -> scimd::config::ExtensionAttribute {
+    scimd::config::ExtensionAttribute {
+        name: name.into(),
+        ty: ty.into(),
+        multi_valued: multi,
+        case_exact: false,
+        mutability: mutability.into(),
+        returned: returned.into(),
+        description: format!("{name} of the Acme extension"),
     }
 }
 

@@ -12,20 +12,20 @@ fn list_of(body: &Value) -> &Vec<Value> {
     body["Resources"].as_array().expect("Resources is an array")
 }
 
-async fn create_u3(s: &TestServer) -> String {
-    let r = s
-        .post(
-            "/Users",
-            json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+/// U3, the current documented create body, exactly as Entra sends it.
+async fn post_u3(s: &TestServer) -> crate::common::Reply {
+    s.post("/Users", json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
              "externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
              "userName":"Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee",
              "active":true,
              "emails":[{"primary":true,"type":"work","value":"Test_User_11bb11bb-cc22-dd33-ee44-55ff55ff55ff@testuser.com"}],
              "meta":{"resourceType":"User"},
              "name":{"formatted":"givenName familyName","familyName":"familyName","givenName":"givenName"},
-             "roles":[]}),
-        )
-        .await;
+             "roles":[]})).await
+}
+
+async fn create_u3(s: &TestServer) -> String {
+    let r = post_u3(s).await;
     assert_eq!(r.status, 201, "{}", r.body);
     r.body["id"].as_str().expect("id").to_string()
 }
@@ -73,19 +73,7 @@ async fn u1_u2_u3_u4_create_then_match_by_every_entra_filter() {
     );
 
     // U3: create.
-    let r = s
-        .post(
-            "/Users",
-            json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
-             "externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
-             "userName":"Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee",
-             "active":true,
-             "emails":[{"primary":true,"type":"work","value":"Test_User_11bb11bb-cc22-dd33-ee44-55ff55ff55ff@testuser.com"}],
-             "meta":{"resourceType":"User"},
-             "name":{"formatted":"givenName familyName","familyName":"familyName","givenName":"givenName"},
-             "roles":[]}),
-        )
-        .await;
+    let r = post_u3(&s).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["id"].as_str().expect("id").to_string();
     assert_eq!(

@@ -3,22 +3,14 @@
 
 use serde_json::json;
 
-use crate::common::{q, TestServer};
+use crate::common::{ext_attr, q, TestServer};
 use scimd::config::{ExtensionAttribute, ExtensionSettings};
 
 const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 fn attr(name: &str, ty: &str, multi: bool) -> ExtensionAttribute {
-    ExtensionAttribute {
-        name: name.into(),
-        ty: ty.into(),
-        multi_valued: multi,
-        case_exact: false,
-        mutability: "readWrite".into(),
-        returned: "default".into(),
-        description: format!("{name} of the Acme extension"),
-    }
+    ext_attr(name, ty, multi, "readWrite", "default")
 }
 
 async fn acme_server() -> TestServer {

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{q, TestServer};
-use scimd::config::{ExtensionAttribute, ExtensionSettings};
+use crate::common::{ext_attr, q, TestServer};
+use scimd::config::ExtensionSettings;
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -53,24 +53,8 @@ async fn never_returned_attributes_are_hidden_from_writes_and_filters() {
             name: "Acme".into(),
             description: String::new(),
             attributes: vec![
-                ExtensionAttribute {
-                    name: "pin".into(),
-                    ty: "string".into(),
-                    multi_valued: false,
-                    case_exact: true,
-                    mutability: "readWrite".into(),
-                    returned: "never".into(),
-                    description: String::new(),
-                },
-                ExtensionAttribute {
-                    name: "note".into(),
-                    ty: "string".into(),
-                    multi_valued: false,
-                    case_exact: false,
-                    mutability: "readWrite".into(),
-                    returned: "request".into(),
-                    description: String::new(),
-                },
+                ext_attr("pin", "string", false, "readWrite", "never"),
+                ext_attr("note", "string", false, "readWrite", "request"),
             ],
         }];
     })

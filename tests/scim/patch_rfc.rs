@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::TestServer;
+use crate::common::{ext_attr, TestServer};
 use scimd::config::{ExtensionAttribute, ExtensionSettings};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -16,15 +16,7 @@ fn ops(list: Value) -> Value {
 }
 
 fn acme_attr(name: &str, ty: &str, multi: bool, mutability: &str) -> ExtensionAttribute {
-    ExtensionAttribute {
-        name: name.into(),
-        ty: ty.into(),
-        multi_valued: multi,
-        case_exact: false,
-        mutability: mutability.into(),
-        returned: "default".into(),
-        description: format!("{name} of the Acme extension"),
-    }
+    ext_attr(name, ty, multi, mutability, "default")
 }
 
 /// A server whose User resource also carries a declared extension with an immutable attribute

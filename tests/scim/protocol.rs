@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
-use crate::common::{install_crypto, q, Reply, TestServer};
+use crate::common::{q, Reply, TestServer};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -196,36 +195,19 @@ struct OwnServer {
     token: String,
     cert_pem: Vec<u8>,
     store_path: std::path::PathBuf,
-    running: Option<scimd::http::Running>,
-    _dir: TempDir,
+    server: TestServer,
 }
 
 impl OwnServer {
     async fn start(max_page_size: usize) -> OwnServer {
-        install_crypto();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (cert, key, _) = scimd::tls::ensure_self_signed(&dir.path().join("tls")).expect("cert");
-        let token = scimd::auth::generate_secret().expect("secret");
-        let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(scimd::auth::sha256_hex(&token), &mut sha256).expect("hex");
-        let tokens = vec![scimd::config::TokenSettings {
-            name: "own".into(),
-            sha256,
-        }];
-        let mut config =
-            scimd::config::Config::embedded_default(dir.path(), tokens, cert.clone(), key);
-        config.server.listen = "127.0.0.1:0".parse().expect("addr");
-        config.server.max_page_size = max_page_size;
-        let store_path = config.storage.path.clone();
-        let running = scimd::http::start(&config).await.expect("server starts");
+        let server = TestServer::start_with(|c| c.server.max_page_size = max_page_size).await;
         OwnServer {
-            base: running.base_url.clone(),
-            addr: running.addr,
-            token,
-            cert_pem: std::fs::read(&cert).expect("read cert"),
-            store_path,
-            running: Some(running),
-            _dir: dir,
+            base: server.base.clone(),
+            addr: server.addr,
+            token: server.token.clone(),
+            cert_pem: server.cert_pem.clone(),
+            store_path: server.store_path.clone(),
+            server,
         }
     }
 
@@ -235,9 +217,7 @@ impl OwnServer {
     }
 
     async fn stop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.stop().await;
-        }
+        self.server.shutdown().await;
     }
 
     fn client(&self) -> reqwest::Client {
