@@ -8,8 +8,8 @@
 use serde_json::Value;
 
 use super::render::Derive;
+use super::view::stored;
 use super::view::View;
-use super::write::not_found;
 use super::{from_store, store_kind, Directory};
 use crate::scim::discovery::list_response;
 use crate::scim::filter::{self, CompareOp, Filter, Literal};
@@ -48,10 +48,7 @@ impl Directory {
     ) -> Result<(Value, Option<String>), ScimError> {
         let projection = Projection::parse(&self.reg, kind, attributes, excluded)?;
         let tx = self.store.read().map_err(from_store)?;
-        let doc = tx
-            .get(store_kind(kind), id)
-            .map_err(from_store)?
-            .ok_or_else(|| not_found(kind, id))?;
+        let doc = stored(&tx, kind, id)?;
         let version = meta_str(&doc, "version").map(str::to_string);
         let derive = derive_for(&projection);
         let full = self.render(&tx, kind, doc, derive)?;

@@ -4,8 +4,8 @@
 use serde_json::{json, Map, Value};
 
 use super::render::{member_display, Derive};
-use super::write::not_found;
-use super::{from_store, store_kind, Directory};
+use super::view::stored;
+use super::{from_store, Directory};
 use crate::scim::projection::Projection;
 use crate::scim::resource::meta_str;
 use crate::scim::{ResourceKind, ScimError};
@@ -54,10 +54,7 @@ impl Directory {
                 .map(|(v, version)| GroupGet::Whole(v, version));
         }
         let tx = self.store.read().map_err(from_store)?;
-        let doc = tx
-            .get(store_kind(kind), id)
-            .map_err(from_store)?
-            .ok_or_else(|| not_found(kind, id))?;
+        let doc = stored(&tx, kind, id)?;
         let version = meta_str(&doc, "version").map(str::to_string);
         let rendered = self.render(
             &tx,

@@ -49,3 +49,14 @@ macro_rules! delegate_view {
 
 delegate_view!(ReadTx);
 delegate_view!(WriteTx<'_>);
+
+/// The stored document of `id`, or the SCIM 404 that names it.
+pub(crate) fn stored(
+    view: &dyn View,
+    kind: crate::scim::ResourceKind,
+    id: &str,
+) -> Result<Value, crate::scim::ScimError> {
+    view.get(super::store_kind(kind), id)
+        .map_err(super::from_store)?
+        .ok_or_else(|| super::write::not_found(kind, id))
+}

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{q, Reply, TestServer};
+use crate::common::{ids_of, q, resources, Reply, TestServer};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -67,24 +67,6 @@ impl<'a> Wire<'a> {
 
 fn bearer(s: &TestServer) -> String {
     format!("Bearer {}", s.token)
-}
-
-fn resources(body: &Value) -> &Vec<Value> {
-    body["Resources"]
-        .as_array()
-        .unwrap_or_else(|| panic!("Resources is an array: {body}"))
-}
-
-fn ids_of(body: &Value) -> Vec<String> {
-    resources(body)
-        .iter()
-        .map(|r| {
-            r["id"]
-                .as_str()
-                .expect("every resource has an id")
-                .to_string()
-        })
-        .collect()
 }
 
 fn set<I: IntoIterator<Item = S>, S: ToString>(items: I) -> BTreeSet<String> {

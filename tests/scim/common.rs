@@ -207,6 +207,26 @@ pub fn ext_attr(
     }
 }
 
+/// The `Resources` of a ListResponse.
+pub fn resources(body: &Value) -> &Vec<Value> {
+    body["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("Resources is an array: {body}"))
+}
+
+/// The ids in a ListResponse, in order.
+pub fn ids_of(body: &Value) -> Vec<String> {
+    resources(body)
+        .iter()
+        .map(|r| {
+            r["id"]
+                .as_str()
+                .expect("every resource has an id")
+                .to_string()
+        })
+        .collect()
+}
+
 /// URL-encodes a filter the way Entra sends it (`+` for spaces, `%22` for quotes).
 pub fn q(filter: &str) -> String {
     form_urlencoded::byte_serialize(filter.as_bytes()).collect()

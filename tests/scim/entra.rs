@@ -3,14 +3,10 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{q, TestServer};
+use crate::common::{q, resources, TestServer};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-fn list_of(body: &Value) -> &Vec<Value> {
-    body["Resources"].as_array().expect("Resources is an array")
-}
 
 /// U3, the current documented create body, exactly as Entra sends it.
 async fn post_u3(s: &TestServer) -> crate::common::Reply {
@@ -105,8 +101,8 @@ async fn u1_u2_u3_u4_create_then_match_by_every_entra_filter() {
         let r = s.get(&format!("/Users?filter={}", q(&filter))).await;
         assert_eq!(r.status, 200, "{filter}: {}", r.body);
         assert_eq!(r.body["totalResults"], 1, "{filter}: {}", r.body);
-        assert_eq!(list_of(&r.body)[0]["id"], id.as_str(), "{filter}");
-        assert_eq!(list_of(&r.body)[0]["active"], true);
+        assert_eq!(resources(&r.body)[0]["id"], id.as_str(), "{filter}");
+        assert_eq!(resources(&r.body)[0]["active"], true);
     }
 
     // U4: get by id; unknown id is a SCIM 404.
@@ -362,7 +358,7 @@ async fn u8_disable_in_every_variant_and_stay_visible() {
             found.body["totalResults"], 1,
             "a disabled user stays findable"
         );
-        assert_eq!(list_of(&found.body)[0]["active"], json!(false));
+        assert_eq!(resources(&found.body)[0]["active"], json!(false));
         assert_eq!(got.body["id"], id.as_str(), "the same id throughout");
     }
     s.stop().await;
@@ -511,7 +507,7 @@ async fn g1_to_g7_group_lifecycle() {
             ))
             .await;
         assert_eq!(r.body["totalResults"], 1, "{f}: {}", r.body);
-        assert!(list_of(&r.body)[0].get("members").is_none());
+        assert!(resources(&r.body)[0].get("members").is_none());
     }
 
     // G5: add members, several at once, with $ref null; re-adding is not an error.

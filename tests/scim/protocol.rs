@@ -10,7 +10,7 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{q, Reply, TestServer};
+use crate::common::{ids_of, q, resources, Reply, TestServer};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -21,24 +21,6 @@ const SCIM_JSON: &str = "application/scim+json";
 
 // =============================================================================================
 // Helpers
-
-fn resources(body: &Value) -> &Vec<Value> {
-    body["Resources"]
-        .as_array()
-        .unwrap_or_else(|| panic!("Resources is an array: {body}"))
-}
-
-fn ids_of(body: &Value) -> Vec<String> {
-    resources(body)
-        .iter()
-        .map(|r| {
-            r["id"]
-                .as_str()
-                .expect("every resource has an id")
-                .to_string()
-        })
-        .collect()
-}
 
 fn field_set(body: &Value, field: &str) -> BTreeSet<String> {
     resources(body)

@@ -1,19 +1,10 @@
 //! `POST …/.search` (RFC 7644 §3.4.3): the same query as GET, carried in a SearchRequest body.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{ids_of, TestServer};
 
 const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
-
-fn ids(body: &Value) -> Vec<String> {
-    body["Resources"]
-        .as_array()
-        .expect("Resources")
-        .iter()
-        .filter_map(|r| r["id"].as_str().map(str::to_string))
-        .collect()
-}
 
 #[tokio::test]
 async fn search_on_a_resource_type_answers_like_get() {
@@ -43,7 +34,7 @@ async fn search_on_a_resource_type_answers_like_get() {
     let get = s
         .get("/Users?filter=userName+sw+%22smith%22&startIndex=2&count=2")
         .await;
-    assert_eq!(ids(&r.body), ids(&get.body));
+    assert_eq!(ids_of(&r.body), ids_of(&get.body));
     // Wrong shapes are SCIM errors; GET on .search is not a search.
     s.post("/Users/.search", json!({"filter": 3}))
         .await
@@ -78,15 +69,15 @@ async fn search_at_the_root_pages_across_users_then_groups() {
     let r = s.post("/.search", body(3, 2)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["totalResults"], 5);
-    assert_eq!(ids(&r.body), vec![users[2].clone(), g1.clone()]);
+    assert_eq!(ids_of(&r.body), vec![users[2].clone(), g1.clone()]);
     let r = s.post("/.search", body(5, 10)).await;
-    assert_eq!(ids(&r.body), vec![g2.clone()]);
+    assert_eq!(ids_of(&r.body), vec![g2.clone()]);
     // A filter only Users understand selects no Groups rather than failing.
     let r = s
         .post("/.search", json!({"filter": "userName eq \"u1@x\""}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(ids(&r.body), vec![users[1].clone()]);
+    assert_eq!(ids_of(&r.body), vec![users[1].clone()]);
     s.post("/.search", json!({"filter": "nosuch eq \"x\""}))
         .await
         .assert_error(400, Some("invalidFilter"));
