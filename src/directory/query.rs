@@ -28,6 +28,12 @@ pub struct ListParams {
     pub count: Option<i64>,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
+    /// `sortBy` (RFC 7644 §3.4.2.3): an attribute path.
+    pub sort_by: Option<String>,
+    /// `sortOrder`: `ascending` (default) or `descending`.
+    pub sort_order: Option<String>,
+    /// `cursor` (RFC 9865): `Some("")` asks for the first page of a cursor walk.
+    pub cursor: Option<String>,
 }
 
 /// How a filter will be answered.

@@ -185,6 +185,9 @@ async fn dispatch(
                 count: search.count,
                 attributes: search.attributes,
                 excluded_attributes: search.excluded_attributes,
+                sort_by: search.sort_by,
+                sort_order: search.sort_order,
+                cursor: search.cursor,
             };
             let list = blocking(move || match kind {
                 Some(k) => dir.list(k, &params),
@@ -224,6 +227,9 @@ async fn dispatch(
                     count: query.int("count")?,
                     attributes: query.get("attributes").map(str::to_string),
                     excluded_attributes: query.get("excludedAttributes").map(str::to_string),
+                    sort_by: query.get("sortBy").map(str::to_string),
+                    sort_order: query.get("sortOrder").map(str::to_string),
+                    cursor: query.get("cursor").map(str::to_string),
                 };
                 let list = blocking(move || dir.list(kind, &params)).await?;
                 Ok(respond::json(200, &list))

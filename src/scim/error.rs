@@ -15,6 +15,10 @@ pub enum ScimType {
     InvalidValue,
     InvalidVers,
     Sensitive,
+    /// RFC 9865 §2.3: the cursor is not one this server issued for this query.
+    InvalidCursor,
+    /// RFC 9865 §2.3: the cursor was valid once but can no longer be used.
+    ExpiredCursor,
 }
 
 impl ScimType {
@@ -30,6 +34,8 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct SearchRequest {
     pub count: Option<i64>,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub cursor: Option<String>,
 }
 
 fn field<'a>(o: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
@@ -45,6 +48,16 @@ fn names(o: &serde_json::Map<String, Value>, name: &str) -> Result<Option<String
     }
 }
 
+fn string(o: &serde_json::Map<String, Value>, name: &str) -> Result<Option<String>, ScimError> {
+    match field(o, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ScimError::invalid_value(format!(
+            "\"{name}\" must be a string"
+        ))),
+    }
+}
+
 fn int(o: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, ScimError> {
     match field(o, name) {
         None => Ok(None),
@@ -64,8 +77,7 @@ fn int(o: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, Sc
 }
 
 impl SearchRequest {
-    /// Reads a SearchRequest body. Unknown members (sortBy, sortOrder: not supported yet) are
-    /// ignored, as unknown query parameters are.
+    /// Reads a SearchRequest body. Unknown members are ignored, as unknown query parameters are.
     pub fn parse(body: &Value) -> Result<SearchRequest, ScimError> {
         let Value::Object(o) = body else {
             return Err(ScimError::invalid_syntax(
@@ -83,6 +95,9 @@ impl SearchRequest {
             count: int(o, "count")?,
             attributes: names(o, "attributes")?,
             excluded_attributes: names(o, "excludedAttributes")?,
+            sort_by: string(o, "sortBy")?,
+            sort_order: string(o, "sortOrder")?,
+            cursor: string(o, "cursor")?,
         })
     }
 }
