@@ -28,6 +28,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use error::StoreError;
 pub use read::ReadTx;
+pub use record::time_key;
 pub use verify::{VerifyReport, MAX_REPORTED_PROBLEMS};
 pub use write::WriteTx;
 
@@ -156,6 +157,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 /// Checks or writes `schema_version`, then creates every table, all in one transaction.
 fn init(db: &Database, path: &Path) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
+    let mut upgrade = false;
     {
         // Version first: a newer layout may have tables of other types, which opening with ours
         // would report as a confusing type mismatch.
@@ -172,6 +174,7 @@ fn init(db: &Database, path: &Path) -> Result<(), StoreError> {
             }
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if n == tables::SCHEMA_VERSION => {}
+                Ok(1) => upgrade = true,
                 Ok(n) if n > tables::SCHEMA_VERSION => {
                     return Err(StoreError::UnsupportedSchemaVersion {
                         path: path.to_path_buf(),
@@ -189,7 +192,21 @@ fn init(db: &Database, path: &Path) -> Result<(), StoreError> {
         }
     }
     // Opening a table in a write transaction creates it; the handles close at once.
-    drop(WriteTx::open(&txn)?);
+    {
+        let mut w = WriteTx::open(&txn)?;
+        if upgrade {
+            // Version 1 had no lastModified index: build it from the records, in the same
+            // transaction that records version 2, so a crash leaves either layout whole.
+            w.backfill_modified()?;
+        }
+    }
+    if upgrade {
+        let mut meta = txn.open_table(tables::META)?;
+        meta.insert(
+            tables::SCHEMA_VERSION_KEY,
+            tables::SCHEMA_VERSION.to_string().as_str(),
+        )?;
+    }
     txn.commit()?;
     Ok(())
 }

@@ -105,3 +105,50 @@ pub(super) fn scan(
     }
     Ok(())
 }
+
+/// Visits the entries of a unique index with keys in `(lower, upper)`, in key order (reversed
+/// when `reverse`); stops when `f` returns `Ok(false)`.
+pub(super) fn unique_range(
+    t: &impl Unique,
+    (lower, upper): (Bound<&str>, Bound<&str>),
+    reverse: bool,
+    f: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let range = t.range::<&str>((lower, upper))?;
+    let mut visit = |entry: Result<_, redb::StorageError>| -> Result<bool, StoreError> {
+        let (k, v): (redb::AccessGuard<&str>, redb::AccessGuard<&str>) = entry?;
+        f(k.value(), v.value())
+    };
+    if reverse {
+        for entry in range.rev() {
+            if !visit(entry)? {
+                break;
+            }
+        }
+    } else {
+        for entry in range {
+            if !visit(entry)? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Visits every (key, id) pair of a multimap index with keys in `(lower, upper)`, in key order
+/// then id order; stops when `f` returns `Ok(false)`.
+pub(super) fn multi_range(
+    t: &impl Multi,
+    (lower, upper): (Bound<&str>, Bound<&str>),
+    f: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    for entry in t.range::<&str>((lower, upper))? {
+        let (key, ids) = entry?;
+        for id in ids {
+            if !f(key.value(), id?.value())? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! [`ReadTx`]: a read-only MVCC snapshot.
 
+use std::ops::Bound;
+
 use redb::{ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction};
 use serde_json::Value;
 
@@ -59,6 +61,29 @@ impl ReadTx {
     pub fn group_ids_by_display_name(&self, display_name: &str) -> Result<Vec<String>, StoreError> {
         let t = self.multi(tables::IDX_GROUP_DISPLAY_NAME)?;
         query::values(&t, &display_name.to_lowercase())
+    }
+
+    /// Visits `(lower(userName), id)` pairs with keys in `range`, in key order or reversed; the
+    /// callback returns `Ok(false)` to stop. Serves `sw` filters and pages sorted by userName.
+    pub fn user_names_in(
+        &self,
+        range: (Bound<&str>, Bound<&str>),
+        reverse: bool,
+        f: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let t = self.txn.open_table(tables::IDX_USER_NAME)?;
+        query::unique_range(&t, range, reverse, f)
+    }
+
+    /// Visits `(time key, id)` pairs of the records of `kind` whose `meta.lastModified`
+    /// [`time_key`](super::time_key) is in `range`, oldest first; `Ok(false)` stops.
+    pub fn modified_in(
+        &self,
+        kind: Kind,
+        range: (Bound<&str>, Bound<&str>),
+        f: &mut dyn FnMut(&str, &str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        query::multi_range(&self.multi(tables::modified(kind))?, range, f)
     }
 
     /// How many records of `kind` exist; O(1).

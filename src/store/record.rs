@@ -4,6 +4,8 @@
 //! disagree about what a record's index entries should be.
 
 use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use super::{Kind, StoreError};
 
@@ -13,6 +15,9 @@ const USER_NAME: &str = "userName";
 const DISPLAY_NAME: &str = "displayName";
 /// The top-level attribute holding the provisioning client's own id.
 const EXTERNAL_ID: &str = "externalId";
+/// The attribute holding a record's `lastModified`.
+const META: &str = "meta";
+const LAST_MODIFIED: &str = "lastModified";
 
 /// The index keys of one record, already normalised (lower-cased where the index is
 /// case-insensitive). `None` means the record has no entry in that index.
@@ -24,6 +29,8 @@ pub(super) struct IndexKeys {
     pub(super) display_name: Option<String>,
     /// `externalId`, exact: RFC 7643 §3.1 makes externalId caseExact.
     pub(super) external_id: Option<String>,
+    /// `meta.lastModified` as a [`time_key`]: both kinds.
+    pub(super) modified: Option<String>,
 }
 
 impl IndexKeys {
@@ -45,19 +52,50 @@ impl IndexKeys {
             }
         };
         let external_id = text(EXTERNAL_ID)?.map(str::to_owned);
+        // A timestamp that does not parse has no key, and cannot match a time comparison in a
+        // filter either (the evaluator parses the same way), so leaving it out loses nothing.
+        let modified = obj
+            .get(META)
+            .and_then(|m| m.get(LAST_MODIFIED))
+            .and_then(Value::as_str)
+            .and_then(time_key);
         Ok(match kind {
             Kind::User => IndexKeys {
                 user_name: text(USER_NAME)?.map(str::to_lowercase),
                 display_name: None,
                 external_id,
+                modified,
             },
             Kind::Group => IndexKeys {
                 user_name: None,
                 display_name: text(DISPLAY_NAME)?.map(str::to_lowercase),
                 external_id,
+                modified,
             },
         })
     }
+}
+
+/// An RFC 3339 timestamp as an index key: UTC with nanoseconds, fixed width, so that byte order
+/// is time order whatever offset or precision the timestamp was written with. Years outside
+/// 0000–9999 (which would break the fixed width) have no key.
+pub fn time_key(s: &str) -> Option<String> {
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .ok()?
+        .to_offset(time::UtcOffset::UTC);
+    if !(0..=9999).contains(&t.year()) {
+        return None;
+    }
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond()
+    ))
 }
 
 /// The userName of a user record as given (not lower-cased), for error messages.

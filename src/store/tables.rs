@@ -30,6 +30,10 @@ pub(super) const IDX_GROUP_EXTERNAL_ID: MultiDef =
 /// `lower(displayName)` → group ids; not unique.
 pub(super) const IDX_GROUP_DISPLAY_NAME: MultiDef =
     MultimapTableDefinition::new("idx_group_display_name");
+/// User `meta.lastModified` as a [`time_key`](super::time_key) → user ids.
+pub(super) const IDX_USER_MODIFIED: MultiDef = MultimapTableDefinition::new("idx_user_modified");
+/// Group `meta.lastModified` as a [`time_key`](super::time_key) → group ids.
+pub(super) const IDX_GROUP_MODIFIED: MultiDef = MultimapTableDefinition::new("idx_group_modified");
 /// Group id → member ids (users or groups).
 pub(super) const GROUP_MEMBERS: MultiDef = MultimapTableDefinition::new("group_members");
 /// Member id → ids of the groups it is a direct member of; the exact mirror of `GROUP_MEMBERS`.
@@ -41,7 +45,9 @@ pub(super) const META: TableDefinition<'static, &'static str, &'static str> =
 /// The key in `META` holding the layout version of the file.
 pub(super) const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// The layout version this build writes and understands.
-pub(super) const SCHEMA_VERSION: u64 = 1;
+///
+/// 2 adds the `meta.lastModified` indexes; a version-1 file is upgraded in place when opened.
+pub(super) const SCHEMA_VERSION: u64 = 2;
 
 /// The primary table of `kind`.
 pub(super) fn records(kind: Kind) -> RecordDef {
@@ -57,5 +63,13 @@ pub(super) fn external_ids(kind: Kind) -> MultiDef {
     match kind {
         Kind::User => IDX_USER_EXTERNAL_ID,
         Kind::Group => IDX_GROUP_EXTERNAL_ID,
+    }
+}
+
+/// The lastModified index of `kind`.
+pub(super) fn modified(kind: Kind) -> MultiDef {
+    match kind {
+        Kind::User => IDX_USER_MODIFIED,
+        Kind::Group => IDX_GROUP_MODIFIED,
     }
 }

@@ -24,7 +24,7 @@ pub struct VerifyReport {
     pub users: u64,
     /// Group records.
     pub groups: u64,
-    /// Entries in the four attribute indexes together.
+    /// Entries in the six attribute indexes together.
     pub index_entries: u64,
     /// Membership edges (entries of `group_members`).
     pub memberships: u64,
@@ -58,6 +58,8 @@ struct Snapshot {
     user_external_id: MultiTable,
     group_external_id: MultiTable,
     group_display_name: MultiTable,
+    user_modified: MultiTable,
+    group_modified: MultiTable,
     group_members: MultiTable,
     member_groups: MultiTable,
 }
@@ -102,6 +104,8 @@ pub(super) fn verify(txn: &ReadTransaction) -> Result<VerifyReport, StoreError> 
         user_external_id: multi(tables::IDX_USER_EXTERNAL_ID)?,
         group_external_id: multi(tables::IDX_GROUP_EXTERNAL_ID)?,
         group_display_name: multi(tables::IDX_GROUP_DISPLAY_NAME)?,
+        user_modified: multi(tables::IDX_USER_MODIFIED)?,
+        group_modified: multi(tables::IDX_GROUP_MODIFIED)?,
         group_members: multi(tables::GROUP_MEMBERS)?,
         member_groups: multi(tables::MEMBER_GROUPS)?,
     };
@@ -111,7 +115,9 @@ pub(super) fn verify(txn: &ReadTransaction) -> Result<VerifyReport, StoreError> 
         index_entries: s.user_name.len()?
             + s.user_external_id.len()?
             + s.group_external_id.len()?
-            + s.group_display_name.len()?,
+            + s.group_display_name.len()?
+            + s.user_modified.len()?
+            + s.group_modified.len()?,
         memberships: s.group_members.len()?,
         ..VerifyReport::default()
     };
@@ -125,6 +131,10 @@ pub(super) fn verify(txn: &ReadTransaction) -> Result<VerifyReport, StoreError> 
     multi_entries_are_live(&s, user_ext, Kind::User, &mut r, |k| k.external_id)?;
     multi_entries_are_live(&s, group_ext, Kind::Group, &mut r, |k| k.external_id)?;
     multi_entries_are_live(&s, display, Kind::Group, &mut r, |k| k.display_name)?;
+    let user_mod = (&s.user_modified, "idx_user_modified");
+    let group_mod = (&s.group_modified, "idx_group_modified");
+    multi_entries_are_live(&s, user_mod, Kind::User, &mut r, |k| k.modified)?;
+    multi_entries_are_live(&s, group_mod, Kind::Group, &mut r, |k| k.modified)?;
     memberships_are_mirrored(&s, &mut r)?;
     Ok(r)
 }
@@ -134,6 +144,10 @@ fn records_are_indexed(s: &Snapshot, kind: Kind, r: &mut VerifyReport) -> Result
     let (ext_table, ext_name) = match kind {
         Kind::User => (&s.user_external_id, "idx_user_external_id"),
         Kind::Group => (&s.group_external_id, "idx_group_external_id"),
+    };
+    let (mod_table, mod_name) = match kind {
+        Kind::User => (&s.user_modified, "idx_user_modified"),
+        Kind::Group => (&s.group_modified, "idx_group_modified"),
     };
     for entry in s.records(kind).iter()? {
         let (id, bytes) = entry?;
@@ -170,6 +184,13 @@ fn records_are_indexed(s: &Snapshot, kind: Kind, r: &mut VerifyReport) -> Result
             if !query::contains(ext_table, k, id)? {
                 r.problem(format!(
                     "{kind} {id:?}: externalId {k:?} is missing from {ext_name}"
+                ));
+            }
+        }
+        if let Some(k) = &keys.modified {
+            if !query::contains(mod_table, k, id)? {
+                r.problem(format!(
+                    "{kind} {id:?}: lastModified key {k:?} is missing from {mod_name}"
                 ));
             }
         }

@@ -5,7 +5,7 @@
 //! was, so a caller batching many operations in one commit can report the refusal and still
 //! commit the rest.
 
-use redb::{MultimapTable, ReadableTableMetadata, Table, WriteTransaction};
+use redb::{MultimapTable, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use serde_json::Value;
 
 use super::record::{encode, user_name_as_given, IndexKeys};
@@ -24,6 +24,8 @@ pub struct WriteTx<'a> {
     user_external_id: MultimapTable<'a, &'static str, &'static str>,
     group_external_id: MultimapTable<'a, &'static str, &'static str>,
     group_display_name: MultimapTable<'a, &'static str, &'static str>,
+    user_modified: MultimapTable<'a, &'static str, &'static str>,
+    group_modified: MultimapTable<'a, &'static str, &'static str>,
     group_members: MultimapTable<'a, &'static str, &'static str>,
     member_groups: MultimapTable<'a, &'static str, &'static str>,
 }
@@ -38,6 +40,8 @@ impl<'a> WriteTx<'a> {
             user_external_id: txn.open_multimap_table(tables::IDX_USER_EXTERNAL_ID)?,
             group_external_id: txn.open_multimap_table(tables::IDX_GROUP_EXTERNAL_ID)?,
             group_display_name: txn.open_multimap_table(tables::IDX_GROUP_DISPLAY_NAME)?,
+            user_modified: txn.open_multimap_table(tables::IDX_USER_MODIFIED)?,
+            group_modified: txn.open_multimap_table(tables::IDX_GROUP_MODIFIED)?,
             group_members: txn.open_multimap_table(tables::GROUP_MEMBERS)?,
             member_groups: txn.open_multimap_table(tables::MEMBER_GROUPS)?,
         })
@@ -233,12 +237,42 @@ impl<'a> WriteTx<'a> {
             Kind::Group => &mut self.group_external_id,
         };
         move_multi(external_ids, id, &old.external_id, &new.external_id)?;
+        let modified = match kind {
+            Kind::User => &mut self.user_modified,
+            Kind::Group => &mut self.group_modified,
+        };
+        move_multi(modified, id, &old.modified, &new.modified)?;
         move_multi(
             &mut self.group_display_name,
             id,
             &old.display_name,
             &new.display_name,
         )
+    }
+
+    /// Adds the index entries of every record that version 1 of the layout did not index
+    /// (`meta.lastModified`). Idempotent: existing entries are kept.
+    pub(super) fn backfill_modified(&mut self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for kind in [Kind::User, Kind::Group] {
+            let mut pending = Vec::new();
+            for entry in self.records(kind).iter()? {
+                let (id, bytes) = entry?;
+                let doc = super::record::decode(kind, id.value(), bytes.value())?;
+                if let Some(key) = IndexKeys::of(kind, &doc)?.modified {
+                    pending.push((key, id.value().to_owned()));
+                }
+            }
+            let table = match kind {
+                Kind::User => &mut self.user_modified,
+                Kind::Group => &mut self.group_modified,
+            };
+            for (key, id) in pending {
+                table.insert(key.as_str(), id.as_str())?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     // ---- membership ----

@@ -125,8 +125,10 @@ fn schema_version_is_written_and_checked() {
     drop(Store::open(&path).unwrap());
     // (version written by hand, outcome of the next open)
     let cases = [
-        ("1", "ok"),
-        ("2", "newer"),
+        ("2", "ok"),
+        ("1", "ok"), // upgraded in place (time_index.rs checks the upgrade itself)
+        ("0", "corrupt"),
+        ("3", "newer"),
         ("17", "newer"),
         ("banana", "corrupt"),
     ];
@@ -137,8 +139,8 @@ fn schema_version_is_written_and_checked() {
             {
                 let mut meta = txn.open_table(tables::META).unwrap();
                 let before = meta.insert(tables::SCHEMA_VERSION_KEY, version).unwrap();
-                // The first open wrote "1", and every case restores it below.
-                assert_eq!(before.unwrap().value(), "1");
+                // The first open wrote "2", and every case restores it below.
+                assert_eq!(before.unwrap().value(), "2");
             }
             txn.commit().unwrap();
         }
@@ -151,7 +153,7 @@ fn schema_version_is_written_and_checked() {
                     found, supported, ..
                 }),
             ) => {
-                assert_eq!((found.as_str(), *supported), (version, 1));
+                assert_eq!((found.as_str(), *supported), (version, 2));
             }
             ("corrupt", Err(StoreError::Corrupt(msg))) => assert!(msg.contains(version), "{msg}"),
             _ => panic!("version {version:?}: got {result:?}"),
@@ -161,7 +163,7 @@ fn schema_version_is_written_and_checked() {
         let txn = db.begin_write().unwrap();
         txn.open_table(tables::META)
             .unwrap()
-            .insert(tables::SCHEMA_VERSION_KEY, "1")
+            .insert(tables::SCHEMA_VERSION_KEY, "2")
             .unwrap();
         txn.commit().unwrap();
     }

@@ -3,6 +3,7 @@
 mod lifecycle;
 mod membership;
 mod records;
+mod time_index;
 mod verify;
 
 use serde_json::{json, Value};
