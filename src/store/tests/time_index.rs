@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableDatabase;
 use serde_json::{json, Value};
 
 use super::{insert_all, temp_store, user};
