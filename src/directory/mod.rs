@@ -4,6 +4,7 @@
 //! Everything here is blocking (redb); the HTTP layer runs it off the async workers.
 
 mod members;
+mod plan;
 mod query;
 mod render;
 mod stream;
@@ -93,4 +94,9 @@ impl From<ScimError> for DirError {
     fn from(e: ScimError) -> Self {
         DirError(e)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    mod planner;
 }

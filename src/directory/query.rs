@@ -1,18 +1,14 @@
-//! Reads: get by id, and filtered, paged listing with a small query planner.
-//!
-//! An equality on an indexed attribute (id, userName, externalId, group displayName) anywhere
-//! in the top-level `and` chain is answered from the index; the full filter is then checked on
-//! those few candidates. Anything else scans in id order with the same evaluator, so both paths
-//! give the same answer.
+//! Reads: get by id, and filtered, sorted, paged listing (the planner is in `plan.rs`).
 
 use serde_json::Value;
 
+use super::plan::{candidates, plan, Plan};
 use super::render::Derive;
 use super::view::stored;
 use super::view::View;
 use super::{from_store, store_kind, Directory};
 use crate::scim::discovery::list_response;
-use crate::scim::filter::{self, CompareOp, Filter, Literal};
+use crate::scim::filter::{self, Filter};
 use crate::scim::projection::Projection;
 use crate::scim::resource::meta_str;
 use crate::scim::{ResourceKind, ScimError};
@@ -34,13 +30,6 @@ pub struct ListParams {
     pub sort_order: Option<String>,
     /// `cursor` (RFC 9865): `Some("")` asks for the first page of a cursor walk.
     pub cursor: Option<String>,
-}
-
-/// How a filter will be answered.
-#[derive(Debug, Clone, PartialEq)]
-enum Plan {
-    Index(Indexed, String),
-    Scan,
 }
 
 impl Directory {
@@ -125,11 +114,8 @@ impl Directory {
                 }
             }
             Some(f) => match plan(f, kind) {
-                Plan::Index(index, value) => {
-                    let mut ids = self.lookup(&tx, kind, index, value)?;
-                    ids.sort();
-                    ids.dedup();
-                    for id in ids {
+                Plan::Index(access) => {
+                    for id in candidates(&tx, sk, &access).map_err(from_store)? {
                         let Some(doc) = tx.get(sk, &id).map_err(from_store)? else {
                             continue;
                         };
@@ -236,33 +222,6 @@ impl Directory {
         ))
     }
 
-    /// Candidate ids from the index the plan chose.
-    fn lookup(
-        &self,
-        tx: &dyn View,
-        kind: ResourceKind,
-        attr: Indexed,
-        value: String,
-    ) -> Result<Vec<String>, ScimError> {
-        let sk = store_kind(kind);
-        Ok(match attr {
-            Indexed::Id => {
-                if tx.exists(sk, &value).map_err(from_store)? {
-                    vec![value]
-                } else {
-                    Vec::new()
-                }
-            }
-            Indexed::UserName => tx
-                .user_id_by_name(&value)
-                .map_err(from_store)?
-                .into_iter()
-                .collect(),
-            Indexed::ExternalId => tx.ids_by_external_id(sk, &value).map_err(from_store)?,
-            Indexed::DisplayName => tx.group_ids_by_display_name(&value).map_err(from_store)?,
-        })
-    }
-
     /// Evaluates `f` on a stored document, adding derived attributes first when `f` needs them.
     fn eval(
         &self,
@@ -288,72 +247,6 @@ fn derive_for(p: &Projection) -> Derive {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Indexed {
-    Id,
-    UserName,
-    ExternalId,
-    DisplayName,
-}
-
-/// The most selective indexed equality in the top-level `and` chain, if any.
-fn indexed_eq(f: &Filter, kind: ResourceKind) -> Option<(Indexed, String)> {
-    let mut found: Vec<(Indexed, String)> = Vec::new();
-    collect_conjuncts(f, kind, &mut found);
-    let rank = |i: &Indexed| match i {
-        Indexed::Id => 0,
-        Indexed::UserName => 1,
-        Indexed::DisplayName => 2,
-        Indexed::ExternalId => 3,
-    };
-    found.into_iter().min_by_key(|(i, _)| rank(i))
-}
-
-fn collect_conjuncts(f: &Filter, kind: ResourceKind, out: &mut Vec<(Indexed, String)>) {
-    match f {
-        Filter::And(a, b) => {
-            collect_conjuncts(a, kind, out);
-            collect_conjuncts(b, kind, out);
-        }
-        Filter::Compare {
-            attr,
-            op: CompareOp::Eq,
-            value: Literal::String(s),
-        } if attr.sub.is_none() => {
-            let core = attr
-                .urn
-                .as_deref()
-                .is_none_or(|u| u.eq_ignore_ascii_case(kind.core_urn()));
-            if !core {
-                return;
-            }
-            let name = attr.name.as_str();
-            let which = if name.eq_ignore_ascii_case("id") {
-                Some(Indexed::Id)
-            } else if name.eq_ignore_ascii_case("externalId") {
-                Some(Indexed::ExternalId)
-            } else if kind == ResourceKind::User && name.eq_ignore_ascii_case("userName") {
-                Some(Indexed::UserName)
-            } else if kind == ResourceKind::Group && name.eq_ignore_ascii_case("displayName") {
-                Some(Indexed::DisplayName)
-            } else {
-                None
-            };
-            if let Some(w) = which {
-                out.push((w, s.clone()));
-            }
-        }
-        _ => {}
-    }
-}
-
-fn plan(f: &Filter, kind: ResourceKind) -> Plan {
-    match indexed_eq(f, kind) {
-        Some((i, v)) => Plan::Index(i, v),
-        None => Plan::Scan,
-    }
-}
-
 /// Whether the filter refers to a derived attribute (`User.groups`, `Group.members`).
 fn needs_derived(f: &Filter, kind: ResourceKind) -> bool {
     let derived = match kind {
@@ -366,33 +259,5 @@ fn needs_derived(f: &Filter, kind: ResourceKind) -> bool {
         Filter::Present(p)
         | Filter::Compare { attr: p, .. }
         | Filter::ValuePath { attr: p, .. } => p.name.eq_ignore_ascii_case(derived),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn planner_picks_the_most_selective_index() {
-        let f = filter::parse(r#"externalId eq "e" and userName eq "u""#).unwrap();
-        assert_eq!(
-            indexed_eq(&f, ResourceKind::User),
-            Some((Indexed::UserName, "u".into()))
-        );
-        let g = filter::parse(r#"userName eq "u" or active eq true"#).unwrap();
-        assert_eq!(plan(&g, ResourceKind::User), Plan::Scan);
-        let h = filter::parse(r#"displayName eq "Sales""#).unwrap();
-        assert_eq!(
-            indexed_eq(&h, ResourceKind::Group),
-            Some((Indexed::DisplayName, "Sales".into()))
-        );
-        assert_eq!(indexed_eq(&h, ResourceKind::User), None);
-        let i = filter::parse(r#"id eq "x" and members eq "u""#).unwrap();
-        assert!(needs_derived(&i, ResourceKind::Group));
-        assert_eq!(
-            indexed_eq(&i, ResourceKind::Group),
-            Some((Indexed::Id, "x".into()))
-        );
     }
 }

@@ -8,9 +8,6 @@ use crate::store::{Kind, ReadTx, StoreError, WriteTx};
 pub(crate) trait View {
     fn get(&self, kind: Kind, id: &str) -> Result<Option<Value>, StoreError>;
     fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError>;
-    fn user_id_by_name(&self, user_name: &str) -> Result<Option<String>, StoreError>;
-    fn ids_by_external_id(&self, kind: Kind, external_id: &str) -> Result<Vec<String>, StoreError>;
-    fn group_ids_by_display_name(&self, name: &str) -> Result<Vec<String>, StoreError>;
     fn members(&self, group_id: &str) -> Result<Vec<String>, StoreError>;
     fn groups_of(&self, member_id: &str) -> Result<Vec<String>, StoreError>;
 }
@@ -23,19 +20,6 @@ macro_rules! delegate_view {
             }
             fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError> {
                 <$t>::exists(self, kind, id)
-            }
-            fn user_id_by_name(&self, user_name: &str) -> Result<Option<String>, StoreError> {
-                <$t>::user_id_by_name(self, user_name)
-            }
-            fn ids_by_external_id(
-                &self,
-                kind: Kind,
-                external_id: &str,
-            ) -> Result<Vec<String>, StoreError> {
-                <$t>::ids_by_external_id(self, kind, external_id)
-            }
-            fn group_ids_by_display_name(&self, name: &str) -> Result<Vec<String>, StoreError> {
-                <$t>::group_ids_by_display_name(self, name)
             }
             fn members(&self, group_id: &str) -> Result<Vec<String>, StoreError> {
                 <$t>::members(self, group_id)

@@ -85,22 +85,32 @@ pub(super) fn is_member(
     }
 }
 
-/// Visits records in id order strictly after `after`; stops when `f` returns `Ok(false)`.
+/// Visits records with ids in `range`, in id order or reversed; stops when `f` returns
+/// `Ok(false)`.
 pub(super) fn scan(
     t: &impl Records,
     kind: Kind,
-    after: Option<&str>,
+    range: (Bound<&str>, Bound<&str>),
+    reverse: bool,
     f: &mut dyn FnMut(&str, Value) -> Result<bool, StoreError>,
 ) -> Result<(), StoreError> {
-    let lower = match after {
-        Some(a) => Bound::Excluded(a),
-        None => Bound::Unbounded,
-    };
-    for entry in t.range::<&str>((lower, Bound::Unbounded))? {
-        let (id, bytes) = entry?;
+    let mut visit = |entry: Result<_, redb::StorageError>| -> Result<bool, StoreError> {
+        let (id, bytes): (redb::AccessGuard<&str>, redb::AccessGuard<&[u8]>) = entry?;
         let id = id.value();
-        if !f(id, decode(kind, id, bytes.value())?)? {
-            break;
+        f(id, decode(kind, id, bytes.value())?)
+    };
+    let entries = t.range::<&str>(range)?;
+    if reverse {
+        for entry in entries.rev() {
+            if !visit(entry)? {
+                break;
+            }
+        }
+    } else {
+        for entry in entries {
+            if !visit(entry)? {
+                break;
+            }
         }
     }
     Ok(())

@@ -100,7 +100,25 @@ impl ReadTx {
         after: Option<&str>,
         f: &mut dyn FnMut(&str, Value) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
-        query::scan(&self.records(kind)?, kind, after, f)
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        query::scan(
+            &self.records(kind)?,
+            kind,
+            (lower, Bound::Unbounded),
+            false,
+            f,
+        )
+    }
+
+    /// Visits records with ids in `range`, in id order or reversed; `Ok(false)` stops.
+    pub fn scan_range(
+        &self,
+        kind: Kind,
+        range: (Bound<&str>, Bound<&str>),
+        reverse: bool,
+        f: &mut dyn FnMut(&str, Value) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        query::scan(&self.records(kind)?, kind, range, reverse, f)
     }
 
     /// The direct member ids of `group_id`, sorted.
