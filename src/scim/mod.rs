@@ -11,6 +11,7 @@ pub mod projection;
 pub mod resource;
 pub mod schema;
 pub mod search;
+pub mod sort;
 pub mod value;
 
 pub use error::{ScimError, ScimType};
