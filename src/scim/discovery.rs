@@ -1,6 +1,6 @@
 //! List responses and the discovery documents (RFC 7644 §3.4.2, §4).
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::schema::{Registry, ResourceKind, URN_LIST_RESPONSE, URN_SERVICE_PROVIDER_CONFIG};
 
@@ -13,6 +13,32 @@ pub fn list_response(resources: Vec<Value>, total: u64, start_index: u64) -> Val
         "startIndex": start_index,
         "Resources": resources,
     })
+}
+
+/// A ListResponse for cursor paging (RFC 9865 §2). `startIndex` is left out: it numbers
+/// index pages, and a cursor page has no index. `totalResults` is left out when `total` is
+/// `None`, which RFC 9865 §2 allows only when the count cannot be estimated.
+/// `nextCursor` is absent exactly on the last page; `previousCursor` on the first.
+pub fn cursor_list_response(
+    resources: Vec<Value>,
+    total: Option<u64>,
+    next: Option<String>,
+    previous: Option<String>,
+) -> Value {
+    let mut body = Map::new();
+    body.insert("schemas".into(), json!([URN_LIST_RESPONSE]));
+    if let Some(t) = total {
+        body.insert("totalResults".into(), json!(t));
+    }
+    body.insert("itemsPerPage".into(), json!(resources.len()));
+    if let Some(p) = previous {
+        body.insert("previousCursor".into(), Value::String(p));
+    }
+    if let Some(n) = next {
+        body.insert("nextCursor".into(), Value::String(n));
+    }
+    body.insert("Resources".into(), Value::Array(resources));
+    Value::Object(body)
 }
 
 /// What the server supports, stated truthfully; clients such as authentik act on it.
@@ -32,8 +58,17 @@ pub fn service_provider_config(caps: &Capabilities, location: &str) -> Value {
         "bulk": {"supported": false, "maxOperations": caps.max_patch_operations, "maxPayloadSize": caps.max_payload_size},
         "filter": {"supported": true, "maxResults": caps.max_results},
         "changePassword": {"supported": false},
-        "sort": {"supported": false},
+        "sort": {"supported": true},
         "etag": {"supported": true},
+        // RFC 9865 §4. Index stays the default (§2.4: clients written before cursors exist
+        // expect it). No cursorTimeout: cursors are stateless and never expire.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": caps.max_results,
+            "maxPageSize": caps.max_results,
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",
@@ -69,6 +104,52 @@ mod tests {
         assert_eq!(l["Resources"], json!([]));
         assert_eq!(l["totalResults"], 0);
         assert_eq!(l["startIndex"], 1);
+    }
+
+    #[test]
+    fn cursor_list_has_cursors_and_no_start_index() {
+        let l = cursor_list_response(
+            vec![json!({"id": "a"})],
+            Some(7),
+            Some("next".into()),
+            Some("prev".into()),
+        );
+        assert_eq!(l["schemas"], json!([URN_LIST_RESPONSE]));
+        assert_eq!(l["totalResults"], 7);
+        assert_eq!(l["itemsPerPage"], 1);
+        assert_eq!(l["nextCursor"], "next");
+        assert_eq!(l["previousCursor"], "prev");
+        assert!(l.get("startIndex").is_none(), "{l}");
+
+        // The last page of a walk that started here: no cursors, and no total when unknown.
+        let last = cursor_list_response(vec![], None, None, None);
+        assert_eq!(last["Resources"], json!([]));
+        assert_eq!(last["itemsPerPage"], 0);
+        for absent in ["totalResults", "nextCursor", "previousCursor", "startIndex"] {
+            assert!(last.get(absent).is_none(), "{absent}: {last}");
+        }
+    }
+
+    #[test]
+    fn service_provider_config_states_sort_and_pagination() {
+        let caps = Capabilities {
+            max_results: 200,
+            max_patch_operations: 1000,
+            max_payload_size: 1 << 20,
+        };
+        let spc = service_provider_config(&caps, "https://x/scim/v2/ServiceProviderConfig");
+        assert_eq!(spc["sort"]["supported"], true);
+        assert_eq!(
+            spc["pagination"],
+            json!({
+                "cursor": true,
+                "index": true,
+                "defaultPaginationMethod": "index",
+                "defaultPageSize": 200,
+                "maxPageSize": 200,
+            })
+        );
+        assert!(spc["pagination"].get("cursorTimeout").is_none());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! projection, list responses and errors. Pure: no I/O, no async, no hyper, no redb.
 
 pub mod compat;
+pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod filter;
@@ -11,6 +12,7 @@ pub mod projection;
 pub mod resource;
 pub mod schema;
 pub mod search;
+pub mod sort;
 pub mod value;
 
 pub use error::{ScimError, ScimType};
