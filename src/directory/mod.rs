@@ -4,6 +4,7 @@
 //! Everything here is blocking (redb); the HTTP layer runs it off the async workers.
 
 mod members;
+mod page;
 mod plan;
 mod query;
 mod render;

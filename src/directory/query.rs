@@ -2,17 +2,18 @@
 
 use serde_json::Value;
 
-use super::plan::{candidates, plan, Plan};
+use super::page::Query;
+use super::plan::{plan, Plan};
 use super::render::Derive;
 use super::view::stored;
-use super::view::View;
 use super::{from_store, store_kind, Directory};
-use crate::scim::discovery::list_response;
+use crate::scim::cursor::{Binding, Cursor};
+use crate::scim::discovery::{cursor_list_response, list_response};
 use crate::scim::filter::{self, Filter};
 use crate::scim::projection::Projection;
 use crate::scim::resource::meta_str;
+use crate::scim::sort::SortSpec;
 use crate::scim::{ResourceKind, ScimError};
-use crate::store::StoreError;
 
 /// Query parameters of a list request (RFC 7644 §3.4.2).
 #[derive(Debug, Clone, Default)]
@@ -50,7 +51,7 @@ impl Directory {
         Ok((projection.apply(&self.reg, kind, full), version))
     }
 
-    /// GET on the collection: a ListResponse.
+    /// GET on the collection (or `.search`): a ListResponse, paged by index or by cursor.
     pub fn list(&self, kind: ResourceKind, params: &ListParams) -> Result<Value, ScimError> {
         let projection = Projection::parse(
             &self.reg,
@@ -58,103 +59,93 @@ impl Directory {
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let filter = match params.filter.as_deref().map(str::trim) {
-            None | Some("") => None,
+        let filter_text = params
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let filter = match filter_text {
+            None => None,
             Some(text) => {
                 let f = filter::parse(text)?;
                 f.check(&self.reg, kind)?;
                 Some(f)
             }
         };
-        let start = params.start_index.unwrap_or(1).max(1) as u64;
+        let sort = SortSpec::parse(
+            &self.reg,
+            kind,
+            params.sort_by.as_deref(),
+            params.sort_order.as_deref(),
+        )?;
         let count = params
             .count
             .unwrap_or(self.max_page as i64)
             .clamp(0, self.max_page as i64) as u64;
-        let derive = derive_for(&projection);
-        let needs = filter
-            .as_ref()
-            .map(|f| needs_derived(f, kind))
-            .unwrap_or(false);
-
-        let tx = self.store.read().map_err(from_store)?;
-        let sk = store_kind(kind);
-        let mut page: Vec<Value> = Vec::new();
-        let mut total: u64 = 0;
-        // Each match is numbered; only those inside [start, start + count) are rendered.
-        let mut take = |doc: Value, total: &mut u64| -> Result<(), ScimError> {
-            *total += 1;
-            if *total >= start && *total < start + count {
-                let full = self.render(&tx, kind, doc, derive)?;
-                page.push(projection.apply(&self.reg, kind, full));
-            }
-            Ok(())
+        let q = Query {
+            kind,
+            sk: store_kind(kind),
+            filter: filter.as_ref(),
+            needs_derived: filter.as_ref().is_some_and(|f| needs_derived(f, kind)),
+            sort: sort.as_ref(),
         };
-        match &filter {
-            None => {
-                // Without a filter only the page is read; the total is the table's length.
-                let skip = start - 1;
-                let mut seen: u64 = 0;
-                let mut docs = Vec::new();
-                tx.scan(sk, None, &mut |_, doc| {
-                    seen += 1;
-                    if seen > skip {
-                        if docs.len() as u64 >= count {
-                            return Ok(false);
-                        }
-                        docs.push(doc);
-                    }
-                    Ok(true)
-                })
-                .map_err(from_store)?;
-                total = tx.count(sk).map_err(from_store)?;
-                for doc in docs {
+        let plan = filter.as_ref().map_or(Plan::Scan, |f| plan(f, kind));
+        let derive = derive_for(&projection);
+        let tx = self.store.read().map_err(from_store)?;
+        let render = |docs: Vec<Value>| -> Result<Vec<Value>, ScimError> {
+            docs.into_iter()
+                .map(|doc| {
                     let full = self.render(&tx, kind, doc, derive)?;
-                    page.push(projection.apply(&self.reg, kind, full));
-                }
+                    Ok(projection.apply(&self.reg, kind, full))
+                })
+                .collect()
+        };
+        match params.cursor.as_deref() {
+            None => {
+                let start = params.start_index.unwrap_or(1).max(1) as u64;
+                let page = self.index_page(&tx, &q, &plan, start, count)?;
+                let total = page.total.unwrap_or_default();
+                Ok(list_response(render(page.docs)?, total, start))
             }
-            Some(f) => match plan(f, kind) {
-                Plan::Index(access) => {
-                    for id in candidates(&tx, sk, &access).map_err(from_store)? {
-                        let Some(doc) = tx.get(sk, &id).map_err(from_store)? else {
-                            continue;
-                        };
-                        if self.eval(&tx, kind, f, &doc, needs)? {
-                            take(doc, &mut total)?;
-                        }
-                    }
+            Some(token) => {
+                if params.start_index.is_some() {
+                    return Err(ScimError::invalid_value(
+                        "startIndex and cursor both given: page either by index (startIndex) or \
+                         by cursor (cursor), not both",
+                    ));
                 }
-                Plan::Scan => {
-                    let mut failure: Option<ScimError> = None;
-                    tx.scan(sk, None, &mut |_, doc| {
-                        match self.eval(&tx, kind, f, &doc, needs) {
-                            Ok(true) => {
-                                if let Err(e) = take(doc, &mut total) {
-                                    failure = Some(e);
-                                    return Ok(false);
-                                }
-                            }
-                            Ok(false) => {}
-                            Err(e) => {
-                                failure = Some(e);
-                                return Ok(false);
-                            }
-                        }
-                        Ok::<bool, StoreError>(true)
-                    })
-                    .map_err(from_store)?;
-                    if let Some(e) = failure {
-                        return Err(e);
-                    }
-                }
-            },
+                let binding = Binding::of(
+                    kind,
+                    filter_text,
+                    params.sort_by.as_deref(),
+                    params.sort_order.as_deref(),
+                );
+                let cursor = match token.trim() {
+                    "" => None,
+                    t => Some(Cursor::decode(t, &binding)?),
+                };
+                let page = self.cursor_page(&tx, &q, &plan, cursor.as_ref(), &binding, count)?;
+                Ok(cursor_list_response(
+                    render(page.docs)?,
+                    page.total,
+                    page.next,
+                    page.previous,
+                ))
+            }
         }
-        Ok(list_response(page, total, start))
     }
 
     /// `POST /.search` at the root (RFC 7644 §3.4.3): Users, then Groups, as one paged list.
     /// The filter must make sense for both resource types.
     pub fn search_all(&self, params: &ListParams) -> Result<Value, ScimError> {
+        if params.cursor.is_some() || params.sort_by.is_some() {
+            // One order across two resource types has no natural key; say so rather than
+            // return pages whose order or cursors would not hold.
+            return Err(ScimError::invalid_value(
+                "sortBy and cursor are supported on /Users/.search and /Groups/.search, not on \
+                 the root /.search, which pages Users then Groups by startIndex",
+            ));
+        }
         let start = params.start_index.unwrap_or(1).max(1);
         let count = params
             .count
@@ -220,22 +211,6 @@ impl Directory {
             (users_total + groups_total) as u64,
             start as u64,
         ))
-    }
-
-    /// Evaluates `f` on a stored document, adding derived attributes first when `f` needs them.
-    fn eval(
-        &self,
-        tx: &dyn View,
-        kind: ResourceKind,
-        f: &Filter,
-        doc: &Value,
-        needs_derived: bool,
-    ) -> Result<bool, ScimError> {
-        if !needs_derived {
-            return Ok(f.matches(doc, &self.reg, kind));
-        }
-        let full = self.render(tx, kind, doc.clone(), Derive::ALL)?;
-        Ok(f.matches(&full, &self.reg, kind))
     }
 }
 

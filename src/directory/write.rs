@@ -66,9 +66,55 @@ fn check_user_name_free(tx: &WriteTx<'_>, name: &str, me: Option<&str>) -> Resul
     Ok(())
 }
 
+/// A resource ready to be inserted.
+struct NewResource {
+    id: String,
+    doc: Value,
+    user_name: Option<String>,
+    members: Vec<String>,
+}
+
 impl Directory {
     /// POST: creates a resource with a server-assigned id (a client-sent `id` is ignored).
     pub fn create(&self, kind: ResourceKind, body: &Value) -> Result<Written, ScimError> {
+        let new = self.prepare_create(kind, body)?;
+        self.store
+            .write(|tx| self.insert_new(tx, kind, &new))
+            .map_err(|e| e.0)?;
+        let resource = self.after_commit(kind, new.doc);
+        Ok(Written {
+            location: self.location(kind, &new.id),
+            resource,
+        })
+    }
+
+    /// Creates many resources in one transaction, all or none: for loading a directory (and
+    /// the benchmarks) without one fsync per resource. Returns their ids in order; an error
+    /// names the position of the body that was refused.
+    pub fn import(&self, kind: ResourceKind, bodies: &[Value]) -> Result<Vec<String>, ScimError> {
+        let at = |i: usize, e: ScimError| ScimError {
+            detail: format!("resource {} of {}: {}", i + 1, bodies.len(), e.detail),
+            ..e
+        };
+        let mut prepared = Vec::with_capacity(bodies.len());
+        for (i, body) in bodies.iter().enumerate() {
+            prepared.push(self.prepare_create(kind, body).map_err(|e| at(i, e))?);
+        }
+        self.store
+            .write(|tx| {
+                for (i, new) in prepared.iter().enumerate() {
+                    self.insert_new(tx, kind, new)
+                        .map_err(|e| DirError(at(i, e.0)))?;
+                }
+                Ok::<_, DirError>(())
+            })
+            .map_err(|e| e.0)?;
+        Ok(prepared.into_iter().map(|n| n.id).collect())
+    }
+
+    /// Everything a create can check before the transaction: the body, required attributes,
+    /// the member list's shape, the size; and the new id and stamps.
+    fn prepare_create(&self, kind: ResourceKind, body: &Value) -> Result<NewResource, ScimError> {
         let attrs = normalize_body(&self.reg, kind, body)?;
         check_required(&self.reg, kind, &attrs)?;
         let members = match (kind, body_members(body)) {
@@ -81,23 +127,35 @@ impl Directory {
         let mut doc = assemble(&self.reg, kind, &id, &attrs, &ts, &ts);
         set_version(&mut doc, 1);
         check_size(kind, &doc)?;
-        self.store
-            .write(|tx| {
-                if let Some(name) = user_name(&attrs) {
-                    check_user_name_free(tx, name, None)?;
-                }
-                tx.insert(store_kind(kind), &id, &doc)?;
-                if !members.is_empty() {
-                    apply_changes(&self.reg, tx, &id, &[MemberChange::Add(members)])?;
-                }
-                Ok::<_, DirError>(())
-            })
-            .map_err(|e| e.0)?;
-        let resource = self.after_commit(kind, doc);
-        Ok(Written {
-            location: self.location(kind, &id),
-            resource,
+        let user_name = user_name(&attrs).map(str::to_string);
+        Ok(NewResource {
+            id,
+            doc,
+            user_name,
+            members,
         })
+    }
+
+    /// The part of a create inside the write transaction.
+    fn insert_new(
+        &self,
+        tx: &mut WriteTx<'_>,
+        kind: ResourceKind,
+        new: &NewResource,
+    ) -> Result<(), DirError> {
+        if let Some(name) = &new.user_name {
+            check_user_name_free(tx, name, None)?;
+        }
+        tx.insert(store_kind(kind), &new.id, &new.doc)?;
+        if !new.members.is_empty() {
+            apply_changes(
+                &self.reg,
+                tx,
+                &new.id,
+                &[MemberChange::Add(new.members.clone())],
+            )?;
+        }
+        Ok(())
     }
 
     /// PUT: replaces the client-writable attributes. Read-only attributes in the body are

@@ -6,6 +6,7 @@ mod entra;
 mod etags;
 mod extensions;
 mod hardening;
+mod paging;
 mod patch_rfc;
 mod protocol;
 mod search;
