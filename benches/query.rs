@@ -17,6 +17,7 @@ use scimd::store::Store;
 use serde_json::{json, Value};
 
 const CHUNK: usize = 10_000;
+const NEWEST: usize = 100;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -96,10 +97,15 @@ fn run_one(n: usize) {
     let t = Instant::now();
     let mut ids: Vec<String> = Vec::with_capacity(n);
     let mut cut_stamp = String::new();
-    for start in (0..n).step_by(CHUNK) {
-        let end = (start + CHUNK).min(n);
-        if end == n {
-            // The stamp just before the last chunk: `gt` it selects only the newest users.
+    // The newest 100 users come last, after a pause: `gt` the stamp before them selects them.
+    let older = n - NEWEST;
+    let mut starts: Vec<(usize, usize)> = (0..older)
+        .step_by(CHUNK)
+        .map(|s| (s, (s + CHUNK).min(older)))
+        .collect();
+    starts.push((older, n));
+    for (start, end) in starts {
+        if start == older {
             let (doc, _) = dir
                 .get(
                     ResourceKind::User,

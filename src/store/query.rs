@@ -162,3 +162,27 @@ pub(super) fn multi_range(
     }
     Ok(())
 }
+
+/// As [`scan`], but visits ids only: nothing is decoded.
+pub(super) fn scan_ids(
+    t: &impl Records,
+    range: (Bound<&str>, Bound<&str>),
+    reverse: bool,
+    f: &mut dyn FnMut(&str) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let entries = t.range::<&str>(range)?;
+    if reverse {
+        for entry in entries.rev() {
+            if !f(entry?.0.value())? {
+                break;
+            }
+        }
+    } else {
+        for entry in entries {
+            if !f(entry?.0.value())? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

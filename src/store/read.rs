@@ -63,6 +63,17 @@ impl ReadTx {
         query::values(&t, &display_name.to_lowercase())
     }
 
+    /// Visits the ids of `kind` in `range`, in order or reversed, without reading the records.
+    pub fn ids_in(
+        &self,
+        kind: Kind,
+        range: (Bound<&str>, Bound<&str>),
+        reverse: bool,
+        f: &mut dyn FnMut(&str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        query::scan_ids(&self.records(kind)?, range, reverse, f)
+    }
+
     /// Visits `(lower(userName), id)` pairs with keys in `range`, in key order or reversed; the
     /// callback returns `Ok(false)` to stop. Serves `sw` filters and pages sorted by userName.
     pub fn user_names_in(
