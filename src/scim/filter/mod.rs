@@ -183,3 +183,15 @@ impl fmt::Display for Literal {
 #[cfg(test)]
 #[path = "../tests/filter.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "../tests/filter_syntax.rs"]
+mod syntax_tests;
+
+#[cfg(test)]
+#[path = "../tests/filter_model.rs"]
+mod model;
+
+#[cfg(test)]
+#[path = "../tests/filter_model_props.rs"]
+mod model_tests;
