@@ -66,11 +66,7 @@ impl Directory {
             .filter(|t| !t.is_empty());
         let filter = match filter_text {
             None => None,
-            Some(text) => {
-                let f = filter::parse(text)?;
-                f.check(&self.reg, kind)?;
-                Some(f)
-            }
+            Some(text) => Some(filter::parse_checked(text, &self.reg, kind)?),
         };
         let sort = SortSpec::parse(
             &self.reg,
