@@ -18,7 +18,8 @@ pub fn list_response(resources: Vec<Value>, total: u64, start_index: u64) -> Val
 /// What the server supports, stated truthfully; clients such as authentik act on it.
 pub struct Capabilities {
     pub max_results: usize,
-    pub max_patch_operations: usize,
+    /// `bulk.maxOperations` and `bulk.maxPayloadSize`: the limits /Bulk enforces.
+    pub max_bulk_operations: usize,
     pub max_payload_size: usize,
 }
 
@@ -27,9 +28,9 @@ pub fn service_provider_config(caps: &Capabilities, location: &str) -> Value {
         "schemas": [URN_SERVICE_PROVIDER_CONFIG],
         "documentationUri": "https://github.com/scimd/scimd#readme",
         "patch": {"supported": true},
-        // Bulk is not implemented yet. authentik reads maxOperations as its PATCH chunk size,
-        // so it states how many operations one PATCH may carry.
-        "bulk": {"supported": false, "maxOperations": caps.max_patch_operations, "maxPayloadSize": caps.max_payload_size},
+        // authentik also reads maxOperations as its PATCH chunk size: a PATCH takes more
+        // (compat::MAX_OPERATIONS), so its chunks are always accepted.
+        "bulk": {"supported": true, "maxOperations": caps.max_bulk_operations, "maxPayloadSize": caps.max_payload_size},
         "filter": {"supported": true, "maxResults": caps.max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
