@@ -3,6 +3,7 @@
 //! Each applies SCIM rules (via `scim`) and turns them into store writes in one transaction.
 //! Everything here is blocking (redb); the HTTP layer runs it off the async workers.
 
+mod bulk;
 mod members;
 mod page;
 mod plan;

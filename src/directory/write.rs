@@ -77,15 +77,21 @@ struct NewResource {
 impl Directory {
     /// POST: creates a resource with a server-assigned id (a client-sent `id` is ignored).
     pub fn create(&self, kind: ResourceKind, body: &Value) -> Result<Written, ScimError> {
+        let doc = self.create_stored(kind, body)?;
+        Ok(self.written(kind, doc))
+    }
+
+    /// The committed write of [`Directory::create`], as stored: bulk reports it unrendered.
+    pub(super) fn create_stored(
+        &self,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> Result<Value, ScimError> {
         let new = self.prepare_create(kind, body)?;
         self.store
             .write(|tx| self.insert_new(tx, kind, &new))
             .map_err(|e| e.0)?;
-        let resource = self.after_commit(kind, new.doc);
-        Ok(Written {
-            location: self.location(kind, &new.id),
-            resource,
-        })
+        Ok(new.doc)
     }
 
     /// Creates many resources in one transaction, all or none: for loading a directory (and
@@ -168,14 +174,24 @@ impl Directory {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Written, ScimError> {
+        let doc = self.replace_stored(kind, id, body, if_match)?;
+        Ok(self.written(kind, doc))
+    }
+
+    pub(super) fn replace_stored(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Value, ScimError> {
         let mut attrs = normalize_body(&self.reg, kind, body)?;
         check_required(&self.reg, kind, &attrs)?;
         let members = match (kind, body_members(body)) {
             (ResourceKind::Group, Some(v)) => Some(member_ids(&self.reg, v)?),
             _ => None,
         };
-        let resource = self
-            .store
+        self.store
             .write(|tx| {
                 let old = current(tx, kind, id, if_match)?;
                 if kind == ResourceKind::User && !attrs.contains_key("active") {
@@ -193,12 +209,7 @@ impl Directory {
                 }
                 self.save_if_changed(tx, kind, id, old, &attrs, member_changed)
             })
-            .map_err(|e| e.0)?;
-        let resource = self.after_commit(kind, resource);
-        Ok(Written {
-            location: self.location(kind, id),
-            resource,
-        })
+            .map_err(|e| e.0)
     }
 
     /// PATCH: applies the operations in order, all or nothing. Returns the resource unless
@@ -211,13 +222,23 @@ impl Directory {
         render: bool,
         if_match: Option<&str>,
     ) -> Result<Option<Written>, ScimError> {
+        let doc = self.patch_stored(kind, id, body, if_match)?;
+        Ok(render.then(|| self.written(kind, doc)))
+    }
+
+    pub(super) fn patch_stored(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Value, ScimError> {
         let ops = patch::parse_request(&self.reg, kind, body)?;
         let (member_ops, doc_ops): (Vec<Operation>, Vec<Operation>) = ops
             .into_iter()
             .partition(|op| kind == ResourceKind::Group && op.targets(&self.reg, kind, "members"));
         let member_changes = changes_from_ops(&self.reg, &member_ops)?;
-        let resource = self
-            .store
+        self.store
             .write(|tx| {
                 let old = current(tx, kind, id, if_match)?;
                 let old_attrs = writable_part(&old);
@@ -231,12 +252,19 @@ impl Directory {
                 let member_changed = apply_changes(&self.reg, tx, id, &member_changes)?;
                 self.save_if_changed(tx, kind, id, old, &attrs, member_changed)
             })
-            .map_err(|e| e.0)?;
-        let resource = render.then(|| self.after_commit(kind, resource));
-        Ok(resource.map(|resource| Written {
-            location: self.location(kind, id),
-            resource,
-        }))
+            .map_err(|e| e.0)
+    }
+
+    /// The reply to a committed write: the rendered resource and where it lives.
+    fn written(&self, kind: ResourceKind, doc: Value) -> Written {
+        let location = self.location(
+            kind,
+            doc.get("id").and_then(Value::as_str).unwrap_or_default(),
+        );
+        Written {
+            resource: self.after_commit(kind, doc),
+            location,
+        }
     }
 
     /// The reply to a committed write, rendered from a fresh snapshot so the write lock is not

@@ -1,6 +1,7 @@
 //! The HTTP side: TLS (rustls), HTTP/1.1 and h2, authentication, routing, content types.
 //! Turns requests into directory calls and results or `ScimError`s into responses.
 
+mod bulk;
 mod request;
 mod respond;
 mod router;

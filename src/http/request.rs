@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::scim::ScimError;
 
-/// Largest accepted request body; published as `bulk.maxPayloadSize`.
+/// Largest accepted request body, except on /Bulk (`scim::bulk::MAX_PAYLOAD_BYTES`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A body has this long to arrive in full: a client trickling bytes cannot hold a request open.
@@ -16,10 +16,12 @@ pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413.
 pub async fn read_body(body: Incoming) -> Result<Bytes, ScimError> {
-    let read = tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        Limited::new(body, MAX_BODY_BYTES).collect(),
-    );
+    read_body_within(body, MAX_BODY_BYTES).await
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+pub async fn read_body_within(body: Incoming, limit: usize) -> Result<Bytes, ScimError> {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect());
     let Ok(outcome) = read.await else {
         return Err(ScimError::new(
             408,
@@ -39,7 +41,7 @@ pub async fn read_body(body: Incoming) -> Result<Bytes, ScimError> {
             Err(ScimError::new(
                 413,
                 None,
-                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                format!("the request body is larger than {limit} bytes"),
             ))
         }
         Err(e) => Err(ScimError::new(

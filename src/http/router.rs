@@ -8,11 +8,11 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use serde_json::Value;
 
-use super::request::{check_content_type, parse_json, read_body, Query, MAX_BODY_BYTES};
+use super::request::{check_content_type, parse_json, read_body, Query};
 use super::respond::{self, Body};
 use crate::auth::TokenRegistry;
 use crate::directory::{Directory, GroupGet, ListParams};
-use crate::scim::compat::MAX_OPERATIONS;
+use crate::scim::bulk;
 use crate::scim::discovery::{self, Capabilities};
 use crate::scim::resource::etag_matches;
 use crate::scim::search::SearchRequest;
@@ -43,6 +43,7 @@ enum Route {
     Schemas(Option<String>),
     /// `/.search` (None: every resource type), `/Users/.search`, `/Groups/.search` (RFC 7644 §3.4.3).
     Search(Option<ResourceKind>),
+    Bulk,
     NotFound,
 }
 
@@ -81,6 +82,7 @@ fn route(rest: &str) -> Route {
             None => Route::NotFound,
         },
         [c] if c.eq_ignore_ascii_case("ServiceProviderConfig") => Route::ServiceProviderConfig,
+        [c] if c.eq_ignore_ascii_case("Bulk") => Route::Bulk,
         [c] if c.eq_ignore_ascii_case("ResourceTypes") => Route::ResourceTypes(None),
         [c] if c.eq_ignore_ascii_case("Schemas") => Route::Schemas(None),
         _ => Route::NotFound,
@@ -196,12 +198,18 @@ async fn dispatch(
             .await?;
             Ok(respond::json(200, &list))
         }
+        Route::Bulk => {
+            if method != Method::POST {
+                return Ok(respond::method_not_allowed(&method, &full_path, "POST"));
+            }
+            super::bulk::post(dir, parts, body).await
+        }
         Route::ServiceProviderConfig => {
             only_get(&method, &full_path)?;
             let caps = Capabilities {
                 max_results: dir.max_page(),
-                max_patch_operations: MAX_OPERATIONS,
-                max_payload_size: MAX_BODY_BYTES,
+                max_bulk_operations: bulk::MAX_OPERATIONS,
+                max_payload_size: bulk::MAX_PAYLOAD_BYTES,
             };
             let loc = format!("{}/ServiceProviderConfig", dir.base_url());
             Ok(respond::json(
@@ -453,7 +461,7 @@ async fn json_body(parts: &Parts, body: &mut Option<Incoming>) -> Result<Value, 
 }
 
 /// Runs a directory call (blocking redb work) off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
 ) -> Result<T, ScimError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
@@ -484,6 +492,7 @@ mod tests {
         );
         assert_eq!(route("/Users/1/x"), Route::NotFound);
         assert_eq!(route("/.search"), Route::Search(None));
+        assert_eq!(route("/bulk"), Route::Bulk);
         assert_eq!(
             route("/Groups/.search"),
             Route::Search(Some(ResourceKind::Group))

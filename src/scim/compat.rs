@@ -44,7 +44,8 @@ pub struct RawOp {
     pub from_pathless: bool,
 }
 
-/// Upper bound on operations in one PATCH request (published in /ServiceProviderConfig via bulk).
+/// Upper bound on operations in one PATCH request. Above `bulk.maxOperations`, which authentik
+/// uses as its PATCH chunk size, so its chunks always fit.
 pub const MAX_OPERATIONS: usize = 10_000;
 
 /// Reads a PatchOp body and returns its operations in RFC form.

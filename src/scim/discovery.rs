@@ -44,7 +44,8 @@ pub fn cursor_list_response(
 /// What the server supports, stated truthfully; clients such as authentik act on it.
 pub struct Capabilities {
     pub max_results: usize,
-    pub max_patch_operations: usize,
+    /// `bulk.maxOperations` and `bulk.maxPayloadSize`: the limits /Bulk enforces.
+    pub max_bulk_operations: usize,
     pub max_payload_size: usize,
 }
 
@@ -53,9 +54,9 @@ pub fn service_provider_config(caps: &Capabilities, location: &str) -> Value {
         "schemas": [URN_SERVICE_PROVIDER_CONFIG],
         "documentationUri": "https://github.com/scimd/scimd#readme",
         "patch": {"supported": true},
-        // Bulk is not implemented yet. authentik reads maxOperations as its PATCH chunk size,
-        // so it states how many operations one PATCH may carry.
-        "bulk": {"supported": false, "maxOperations": caps.max_patch_operations, "maxPayloadSize": caps.max_payload_size},
+        // authentik also reads maxOperations as its PATCH chunk size: a PATCH takes more
+        // (compat::MAX_OPERATIONS), so its chunks are always accepted.
+        "bulk": {"supported": true, "maxOperations": caps.max_bulk_operations, "maxPayloadSize": caps.max_payload_size},
         "filter": {"supported": true, "maxResults": caps.max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": true},
@@ -134,7 +135,7 @@ mod tests {
     fn service_provider_config_states_sort_and_pagination() {
         let caps = Capabilities {
             max_results: 200,
-            max_patch_operations: 1000,
+            max_bulk_operations: 1000,
             max_payload_size: 1 << 20,
         };
         let spc = service_provider_config(&caps, "https://x/scim/v2/ServiceProviderConfig");
