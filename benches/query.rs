@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scimd::directory::{Directory, ListParams};
+use scimd::directory::{Actor, Directory, ListParams};
 use scimd::scim::cursor::{Binding, Cursor, Position};
 use scimd::scim::{Registry, ResourceKind};
 use scimd::store::Store;
@@ -121,7 +121,10 @@ fn run_one(n: usize) {
             std::thread::sleep(Duration::from_millis(2));
         }
         let bodies: Vec<Value> = (start..end).map(user).collect();
-        ids.extend(dir.import(ResourceKind::User, &bodies).expect("import"));
+        ids.extend(
+            dir.import(ResourceKind::User, &bodies, &Actor::local("bench"))
+                .expect("import"),
+        );
     }
     let load = t.elapsed();
     let file_mib = std::fs::metadata(&path).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);

@@ -82,7 +82,12 @@ pub struct TlsSettings {
 pub struct StorageSettings {
     /// The redb database file.
     pub path: PathBuf,
+    /// Audit entries older than this many days are deleted (daily); 0 keeps them forever.
+    pub audit_retention_days: u32,
 }
+
+/// How long the audit log is kept unless configured: a year covers most review cycles.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
 /// A configured bearer token: its name (used in logs) and the SHA-256 of its secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -200,6 +205,7 @@ struct RawTls {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     path: Option<String>,
+    audit_retention_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,6 +320,7 @@ impl Config {
             tls: Some(TlsSettings { cert, key }),
             storage: StorageSettings {
                 path: data_dir.join(DEFAULT_STORE_FILE),
+                audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             },
             tokens,
             extensions: Vec::new(),

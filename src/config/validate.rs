@@ -228,7 +228,20 @@ pub(super) fn validate_storage(
     base: &Path,
     problems: &mut Vec<Problem>,
 ) -> Option<StorageSettings> {
-    let Some(s) = raw.and_then(|r| r.path) else {
+    let raw = raw.unwrap_or_default();
+    let retention = match raw.audit_retention_days {
+        None => Some(super::DEFAULT_AUDIT_RETENTION_DAYS),
+        Some(d) if (0..=36_500).contains(&d) => u32::try_from(d).ok(),
+        Some(d) => {
+            problems.push(Problem::new(
+                "storage.audit_retention_days",
+                format!("{d} is not a number of days between 0 and 36500"),
+                "e.g. audit_retention_days = 365 (0 keeps the audit log forever)",
+            ));
+            None
+        }
+    };
+    let Some(s) = raw.path else {
         problems.push(Problem::new(
             "storage.path",
             "missing: where should scimd keep its database?",
@@ -269,7 +282,10 @@ pub(super) fn validate_storage(
         ));
         return None;
     }
-    Some(StorageSettings { path })
+    Some(StorageSettings {
+        path,
+        audit_retention_days: retention?,
+    })
 }
 
 pub(super) fn token_name(name: &str) -> Result<(), Bad> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::Directory;
+use super::{Actor, Directory};
 use crate::scim::bulk::{self, Action, BulkRequest, Method, OpResult, Step};
 use crate::scim::resource::meta_str;
 use crate::scim::ScimError;
@@ -35,7 +35,7 @@ impl Ran {
 impl Directory {
     /// Runs the request and returns its BulkResponse. Results are listed in request order and
     /// only for the operations that ran: after `failOnErrors` failures the rest is not touched.
-    pub fn bulk(&self, req: &BulkRequest) -> Value {
+    pub fn bulk(&self, req: &BulkRequest, actor: &Actor) -> Value {
         let mut created: HashMap<String, String> = HashMap::new();
         let mut results: Vec<(usize, OpResult)> = Vec::new();
         let mut failures = 0;
@@ -46,7 +46,7 @@ impl Directory {
             let (i, ran) = match step {
                 Step::Refuse(i, e) => (i, Ran::refused(e)),
                 Step::Run(i) => match req.operations.get(i).map(|op| &op.action) {
-                    Some(Ok(action)) => (i, self.run(action, &created)),
+                    Some(Ok(action)) => (i, self.run(action, &created, actor)),
                     // The plan runs only well-formed operations; a refusal covers any other case.
                     Some(Err(e)) => (i, Ran::refused(e.clone())),
                     None => continue,
@@ -77,7 +77,7 @@ impl Directory {
         bulk::response(&results)
     }
 
-    fn run(&self, action: &Action, created: &HashMap<String, String>) -> Ran {
+    fn run(&self, action: &Action, created: &HashMap<String, String>, actor: &Actor) -> Ran {
         let (id, data) = match bulk::resolve(action, created) {
             Ok(resolved) => resolved,
             Err(e) => return Ran::refused(e),
@@ -85,10 +85,12 @@ impl Directory {
         let kind = action.kind;
         let if_match = action.version.as_deref();
         let stored = match (action.method, id.as_deref()) {
-            (Method::Post, _) => self.create_stored(kind, &data),
-            (Method::Put, Some(id)) => self.replace_stored(kind, id, &data, if_match),
-            (Method::Patch, Some(id)) => self.patch_stored(kind, id, &data, if_match),
-            (Method::Delete, Some(id)) => self.delete(kind, id, if_match).map(|()| Value::Null),
+            (Method::Post, _) => self.create_stored(kind, &data, actor),
+            (Method::Put, Some(id)) => self.replace_stored(kind, id, &data, if_match, actor),
+            (Method::Patch, Some(id)) => self.patch_stored(kind, id, &data, if_match, actor),
+            (Method::Delete, Some(id)) => {
+                self.delete(kind, id, if_match, actor).map(|()| Value::Null)
+            }
             // The parser gives every PUT, PATCH and DELETE an id; never a panic if not.
             (_, None) => Err(ScimError::invalid_path("the operation names no resource")),
         };

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::audit::MemberDelta;
 use super::DirError;
 use crate::scim::compat::OpKind;
 use crate::scim::filter::Filter;
@@ -136,30 +137,35 @@ pub(crate) fn validate_new_members(
     Ok(())
 }
 
-/// Applies the changes; returns whether membership changed.
+/// Applies the changes; returns the edges really added and removed.
 pub(crate) fn apply_changes(
     reg: &Registry,
     tx: &mut WriteTx<'_>,
     group_id: &str,
     changes: &[MemberChange],
-) -> Result<bool, DirError> {
-    let mut changed = false;
+) -> Result<MemberDelta, DirError> {
+    let mut delta = MemberDelta::default();
     for c in changes {
         match c {
             MemberChange::Add(ids) => {
                 validate_new_members(tx, group_id, ids)?;
                 for id in ids {
                     // Re-adding an existing member is a no-op, never a 409 (Entra G5, JumpCloud).
-                    changed |= tx.add_member(group_id, id)?;
+                    if tx.add_member(group_id, id)? {
+                        delta.add(id);
+                    }
                 }
             }
             MemberChange::Remove(ids) => {
                 for id in ids {
                     // Removing a non-member succeeds (Entra G6).
-                    changed |= tx.remove_member(group_id, id)?;
+                    if tx.remove_member(group_id, id)? {
+                        delta.remove(id);
+                    }
                 }
             }
-            MemberChange::Clear => changed |= tx.clear_members(group_id)? > 0,
+            // Counted, not listed: clearing a million-member group must not collect its ids.
+            MemberChange::Clear => delta.removed_count += tx.clear_members(group_id)?,
             MemberChange::Set(ids) => {
                 let wanted: std::collections::HashSet<&str> =
                     ids.iter().map(String::as_str).collect();
@@ -173,10 +179,14 @@ pub(crate) fn apply_changes(
                     .collect();
                 validate_new_members(tx, group_id, &added)?;
                 for id in current.iter().filter(|id| !wanted.contains(id.as_str())) {
-                    changed |= tx.remove_member(group_id, id)?;
+                    if tx.remove_member(group_id, id)? {
+                        delta.remove(id);
+                    }
                 }
                 for id in &added {
-                    changed |= tx.add_member(group_id, id)?;
+                    if tx.add_member(group_id, id)? {
+                        delta.add(id);
+                    }
                 }
             }
             MemberChange::RemoveMatching(f) => {
@@ -193,10 +203,12 @@ pub(crate) fn apply_changes(
                     }
                 }
                 for id in doomed {
-                    changed |= tx.remove_member(group_id, &id)?;
+                    if tx.remove_member(group_id, &id)? {
+                        delta.remove(&id);
+                    }
                 }
             }
         }
     }
-    Ok(changed)
+    Ok(delta)
 }

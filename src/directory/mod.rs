@@ -3,6 +3,7 @@
 //! Each applies SCIM rules (via `scim`) and turns them into store writes in one transaction.
 //! Everything here is blocking (redb); the HTTP layer runs it off the async workers.
 
+mod audit;
 mod bulk;
 mod members;
 mod page;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use crate::scim::{Registry, ResourceKind, ScimError};
 use crate::store::{Kind, Store, StoreError};
 
+pub use audit::{Actor, AuditQuery};
 pub use query::ListParams;
 pub use stream::{GroupGet, GroupStream};
 pub use write::Written;

@@ -4,6 +4,7 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::audit::{Actor, Change, MemberDelta, Op};
 use super::members::{apply_changes, changes_from_ops, member_ids, MemberChange};
 use super::{store_kind, DirError, Directory};
 use crate::scim::patch::{self, Operation};
@@ -36,7 +37,7 @@ fn check_size(kind: ResourceKind, doc: &Value) -> Result<(), ScimError> {
     Ok(())
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     format_datetime(OffsetDateTime::now_utc())
 }
 
@@ -66,6 +67,14 @@ fn check_user_name_free(tx: &WriteTx<'_>, name: &str, me: Option<&str>) -> Resul
     Ok(())
 }
 
+/// Which write `save_if_changed` completes, and for whom.
+struct Saving<'a> {
+    kind: ResourceKind,
+    id: &'a str,
+    op: Op,
+    actor: &'a Actor,
+}
+
 /// A resource ready to be inserted.
 struct NewResource {
     id: String,
@@ -76,8 +85,13 @@ struct NewResource {
 
 impl Directory {
     /// POST: creates a resource with a server-assigned id (a client-sent `id` is ignored).
-    pub fn create(&self, kind: ResourceKind, body: &Value) -> Result<Written, ScimError> {
-        let doc = self.create_stored(kind, body)?;
+    pub fn create(
+        &self,
+        kind: ResourceKind,
+        body: &Value,
+        actor: &Actor,
+    ) -> Result<Written, ScimError> {
+        let doc = self.create_stored(kind, body, actor)?;
         Ok(self.written(kind, doc))
     }
 
@@ -86,10 +100,11 @@ impl Directory {
         &self,
         kind: ResourceKind,
         body: &Value,
+        actor: &Actor,
     ) -> Result<Value, ScimError> {
         let new = self.prepare_create(kind, body)?;
         self.store
-            .write(|tx| self.insert_new(tx, kind, &new))
+            .write(|tx| self.insert_new(tx, kind, &new, actor))
             .map_err(|e| e.0)?;
         Ok(new.doc)
     }
@@ -97,7 +112,12 @@ impl Directory {
     /// Creates many resources in one transaction, all or none: for loading a directory (and
     /// the benchmarks) without one fsync per resource. Returns their ids in order; an error
     /// names the position of the body that was refused.
-    pub fn import(&self, kind: ResourceKind, bodies: &[Value]) -> Result<Vec<String>, ScimError> {
+    pub fn import(
+        &self,
+        kind: ResourceKind,
+        bodies: &[Value],
+        actor: &Actor,
+    ) -> Result<Vec<String>, ScimError> {
         let at = |i: usize, e: ScimError| ScimError {
             detail: format!("resource {} of {}: {}", i + 1, bodies.len(), e.detail),
             ..e
@@ -109,7 +129,7 @@ impl Directory {
         self.store
             .write(|tx| {
                 for (i, new) in prepared.iter().enumerate() {
-                    self.insert_new(tx, kind, new)
+                    self.insert_new(tx, kind, new, actor)
                         .map_err(|e| DirError(at(i, e.0)))?;
                 }
                 Ok::<_, DirError>(())
@@ -148,20 +168,30 @@ impl Directory {
         tx: &mut WriteTx<'_>,
         kind: ResourceKind,
         new: &NewResource,
+        actor: &Actor,
     ) -> Result<(), DirError> {
         if let Some(name) = &new.user_name {
             check_user_name_free(tx, name, None)?;
         }
         tx.insert(store_kind(kind), &new.id, &new.doc)?;
+        let mut delta = MemberDelta::default();
         if !new.members.is_empty() {
-            apply_changes(
+            delta = apply_changes(
                 &self.reg,
                 tx,
                 &new.id,
                 &[MemberChange::Add(new.members.clone())],
             )?;
         }
-        Ok(())
+        let change = Change {
+            op: Op::Create,
+            kind,
+            id: &new.id,
+            old: None,
+            new: Some(&new.doc),
+            members: Some(&delta),
+        };
+        self.record(tx, actor, change)
     }
 
     /// PUT: replaces the client-writable attributes. Read-only attributes in the body are
@@ -173,8 +203,9 @@ impl Directory {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        actor: &Actor,
     ) -> Result<Written, ScimError> {
-        let doc = self.replace_stored(kind, id, body, if_match)?;
+        let doc = self.replace_stored(kind, id, body, if_match, actor)?;
         Ok(self.written(kind, doc))
     }
 
@@ -184,6 +215,7 @@ impl Directory {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        actor: &Actor,
     ) -> Result<Value, ScimError> {
         let mut attrs = normalize_body(&self.reg, kind, body)?;
         check_required(&self.reg, kind, &attrs)?;
@@ -202,12 +234,17 @@ impl Directory {
                 if let Some(name) = user_name(&attrs) {
                     check_user_name_free(tx, name, Some(id))?;
                 }
-                let mut member_changed = false;
+                let mut delta = MemberDelta::default();
                 if let Some(m) = &members {
-                    member_changed =
-                        apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
+                    delta = apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
                 }
-                self.save_if_changed(tx, kind, id, old, &attrs, member_changed)
+                let how = Saving {
+                    kind,
+                    id,
+                    op: Op::Replace,
+                    actor,
+                };
+                self.save_if_changed(tx, how, old, &attrs, &delta)
             })
             .map_err(|e| e.0)
     }
@@ -221,8 +258,9 @@ impl Directory {
         body: &Value,
         render: bool,
         if_match: Option<&str>,
+        actor: &Actor,
     ) -> Result<Option<Written>, ScimError> {
-        let doc = self.patch_stored(kind, id, body, if_match)?;
+        let doc = self.patch_stored(kind, id, body, if_match, actor)?;
         Ok(render.then(|| self.written(kind, doc)))
     }
 
@@ -232,6 +270,7 @@ impl Directory {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        actor: &Actor,
     ) -> Result<Value, ScimError> {
         let ops = patch::parse_request(&self.reg, kind, body)?;
         let (member_ops, doc_ops): (Vec<Operation>, Vec<Operation>) = ops
@@ -249,8 +288,14 @@ impl Directory {
                         check_user_name_free(tx, name, Some(id))?;
                     }
                 }
-                let member_changed = apply_changes(&self.reg, tx, id, &member_changes)?;
-                self.save_if_changed(tx, kind, id, old, &attrs, member_changed)
+                let delta = apply_changes(&self.reg, tx, id, &member_changes)?;
+                let how = Saving {
+                    kind,
+                    id,
+                    op: Op::Patch,
+                    actor,
+                };
+                self.save_if_changed(tx, how, old, &attrs, &delta)
             })
             .map_err(|e| e.0)
     }
@@ -290,13 +335,18 @@ impl Directory {
     fn save_if_changed(
         &self,
         tx: &mut WriteTx<'_>,
-        kind: ResourceKind,
-        id: &str,
+        how: Saving<'_>,
         old: Value,
         attrs: &serde_json::Map<String, Value>,
-        member_changed: bool,
+        delta: &MemberDelta,
     ) -> Result<Value, DirError> {
-        if writable_part(&old) == *attrs && !member_changed {
+        let Saving {
+            kind,
+            id,
+            op,
+            actor,
+        } = how;
+        if writable_part(&old) == *attrs && delta.is_empty() {
             return Ok(old);
         }
         let created = meta_str(&old, "created").unwrap_or_default().to_string();
@@ -304,6 +354,15 @@ impl Directory {
         set_version(&mut doc, version_number(&old) + 1);
         check_size(kind, &doc)?;
         tx.update(store_kind(kind), id, &doc)?;
+        let change = Change {
+            op,
+            kind,
+            id,
+            old: Some(&old),
+            new: Some(&doc),
+            members: Some(delta),
+        };
+        self.record(tx, actor, change)?;
         Ok(doc)
     }
 
@@ -313,17 +372,24 @@ impl Directory {
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
+        actor: &Actor,
     ) -> Result<(), ScimError> {
         self.store
             .write(|tx| {
-                if let (Some(_), Some(old)) = (if_match, tx.get(store_kind(kind), id)?) {
-                    check_precondition(&old, if_match)?;
-                }
-                if tx.delete(store_kind(kind), id)? {
-                    Ok(())
-                } else {
-                    Err(DirError(not_found(kind, id)))
-                }
+                let Some(old) = tx.get(store_kind(kind), id)? else {
+                    return Err(DirError(not_found(kind, id)));
+                };
+                check_precondition(&old, if_match)?;
+                tx.delete(store_kind(kind), id)?;
+                let change = Change {
+                    op: Op::Delete,
+                    kind,
+                    id,
+                    old: Some(&old),
+                    new: None,
+                    members: None,
+                };
+                self.record(tx, actor, change)
             })
             .map_err(|e| e.0)
     }

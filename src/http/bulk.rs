@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use super::request::{check_content_type, parse_json, read_body_within};
 use super::respond::{self, Body};
 use super::router::blocking;
-use crate::directory::Directory;
+use crate::directory::{Actor, Directory};
 use crate::scim::bulk::{BulkRequest, MAX_PAYLOAD_BYTES};
 use crate::scim::ScimError;
 
@@ -19,6 +19,7 @@ pub(super) async fn post(
     dir: Arc<Directory>,
     parts: &Parts,
     body: &mut Option<Incoming>,
+    actor: Actor,
 ) -> Result<Response<Body>, ScimError> {
     let incoming = body
         .take()
@@ -38,6 +39,6 @@ pub(super) async fn post(
         })?;
     check_content_type(&parts.headers)?;
     let req = BulkRequest::parse(&parse_json(&bytes)?)?;
-    let reply = blocking(move || Ok(dir.bulk(&req))).await?;
+    let reply = blocking(move || Ok(dir.bulk(&req, &actor))).await?;
     Ok(respond::json(200, &reply))
 }

@@ -125,6 +125,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         config.server.max_page_size,
     ));
     let base_path = config.server.base_path.trim_end_matches('/').to_string();
+    let retention = tokio::spawn(audit_retention(
+        dir.clone(),
+        config.storage.audit_retention_days,
+    ));
     let app = Arc::new(App {
         dir,
         tokens: TokenRegistry::new(&config.tokens),
@@ -132,9 +136,16 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         streams: Arc::new(tokio::sync::Semaphore::new(router::MAX_GROUP_STREAMS)),
     });
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::run(listener, tls, app, async move {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(async move {
+        server::run(listener, tls, app, async move {
+            let _ = rx.await;
+        })
+        .await;
+        // The task holds the directory (and so the store): it must be gone before `stop`
+        // returns, so the store is closed when the caller reopens it.
+        retention.abort();
+        let _ = retention.await;
+    });
     tracing::info!(%addr, base_url, tls = config.tls.is_some(), "scimd is listening");
     Ok(Running {
         addr,
@@ -142,6 +153,25 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Deletes audit entries past their retention at start and then daily. A failure is logged and
+/// retried the next day: the log growing a little longer never stops provisioning.
+async fn audit_retention(dir: Arc<Directory>, days: u32) {
+    if days == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+    loop {
+        tick.tick().await;
+        let d = dir.clone();
+        match tokio::task::spawn_blocking(move || d.purge_audit(days)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(deleted = n, days, "audit entries past retention deleted"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "audit retention failed; retrying tomorrow"),
+            Err(e) => tracing::warn!(error = %e, "audit retention task failed"),
+        }
+    }
 }
 
 /// Runs the server until SIGTERM or SIGINT, then drains and exits. `on_ready` runs once the

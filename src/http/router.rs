@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::request::{check_content_type, parse_json, read_body, Query};
 use super::respond::{self, Body};
 use crate::auth::TokenRegistry;
-use crate::directory::{Directory, GroupGet, ListParams};
+use crate::directory::{Actor, Directory, GroupGet, ListParams};
 use crate::scim::bulk;
 use crate::scim::discovery::{self, Capabilities};
 use crate::scim::resource::etag_matches;
@@ -89,6 +89,16 @@ fn route(rest: &str) -> Route {
     }
 }
 
+/// The client's own id for the request, when it sends one (Entra: `client-request-id`), kept
+/// short and printable because it lands in the audit log.
+fn client_request_id(parts: &Parts) -> Option<String> {
+    ["client-request-id", "x-request-id", "x-correlation-id"]
+        .iter()
+        .find_map(|h| parts.headers.get(*h))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().filter(|c| !c.is_control()).take(128).collect())
+}
+
 /// Who is calling, for logs: the token's configured name, never the token.
 fn authenticate<'a>(app: &'a App, parts: &Parts) -> Result<&'a str, ScimError> {
     let headers = &parts.headers;
@@ -131,7 +141,7 @@ pub async fn handle(
     let mut who = "-".to_string();
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
-    let resp = match dispatch(&app, &parts, &mut body, &mut who).await {
+    let resp = match dispatch(&app, &parts, &mut body, &mut who, &request_id).await {
         Ok(r) => r,
         Err(e) => respond::error(&e),
     };
@@ -155,6 +165,7 @@ async fn dispatch(
     parts: &Parts,
     body: &mut Option<Incoming>,
     who: &mut String,
+    request_id: &str,
 ) -> Result<Response<Body>, ScimError> {
     let path = parts.uri.path().to_string();
     let rest = match path.strip_prefix(app.base_path.as_str()) {
@@ -168,6 +179,12 @@ async fn dispatch(
     };
     let name = authenticate(app, parts)?;
     *who = name.to_string();
+    let actor = Actor {
+        token: name.to_string(),
+        request_id: request_id.to_string(),
+        client_request_id: client_request_id(parts),
+        client_ip: None,
+    };
     let method = parts.method.clone();
     let query = Query::parse(parts.uri.query());
     let dir = app.dir.clone();
@@ -202,7 +219,7 @@ async fn dispatch(
             if method != Method::POST {
                 return Ok(respond::method_not_allowed(&method, &full_path, "POST"));
             }
-            super::bulk::post(dir, parts, body).await
+            super::bulk::post(dir, parts, body, actor).await
         }
         Route::ServiceProviderConfig => {
             only_get(&method, &full_path)?;
@@ -244,7 +261,7 @@ async fn dispatch(
             }
             Method::POST => {
                 let body = json_body(parts, body).await?;
-                let w = blocking(move || dir.create(kind, &body)).await?;
+                let w = blocking(move || dir.create(kind, &body, &actor)).await?;
                 Ok(written(respond::json(201, &w.resource), &w))
             }
             _ => Ok(respond::method_not_allowed(
@@ -254,35 +271,30 @@ async fn dispatch(
             )),
         },
         Route::Resource(kind, id) => {
-            let if_match = header(parts, http::header::IF_MATCH);
-            let if_none_match = header(parts, http::header::IF_NONE_MATCH);
-            resource(
-                dir,
-                app.streams.clone(),
-                parts,
-                body,
-                kind,
-                id,
-                if_match,
-                if_none_match,
-            )
-            .await
+            let target = Target { kind, id, actor };
+            resource(dir, app.streams.clone(), parts, body, target).await
         }
     }
 }
 
+/// The resource a request names, and who asks.
+struct Target {
+    kind: ResourceKind,
+    id: String,
+    actor: Actor,
+}
+
 /// One resource: GET (with `If-None-Match`), PUT, PATCH, DELETE (with `If-Match`).
-#[allow(clippy::too_many_arguments)]
 async fn resource(
     dir: Arc<Directory>,
     streams: Arc<tokio::sync::Semaphore>,
     parts: &Parts,
     body: &mut Option<Incoming>,
-    kind: ResourceKind,
-    id: String,
-    if_match: Option<String>,
-    if_none_match: Option<String>,
+    target: Target,
 ) -> Result<Response<Body>, ScimError> {
+    let Target { kind, id, actor } = target;
+    let if_match = header(parts, http::header::IF_MATCH);
+    let if_none_match = header(parts, http::header::IF_NONE_MATCH);
     let full_path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
     match parts.method.clone() {
@@ -302,7 +314,8 @@ async fn resource(
         }
         Method::PUT => {
             let body = json_body(parts, body).await?;
-            let w = blocking(move || dir.replace(kind, &id, &body, if_match.as_deref())).await?;
+            let w = blocking(move || dir.replace(kind, &id, &body, if_match.as_deref(), &actor))
+                .await?;
             Ok(written(respond::json(200, &w.resource), &w))
         }
         Method::PATCH => {
@@ -311,14 +324,15 @@ async fn resource(
             // so a PATCH on a huge group never serializes its member list.
             let render = kind == ResourceKind::User;
             let w =
-                blocking(move || dir.patch(kind, &id, &body, render, if_match.as_deref())).await?;
+                blocking(move || dir.patch(kind, &id, &body, render, if_match.as_deref(), &actor))
+                    .await?;
             Ok(match w {
                 Some(w) => written(respond::json(200, &w.resource), &w),
                 None => respond::no_content(),
             })
         }
         Method::DELETE => {
-            blocking(move || dir.delete(kind, &id, if_match.as_deref())).await?;
+            blocking(move || dir.delete(kind, &id, if_match.as_deref(), &actor)).await?;
             Ok(respond::no_content())
         }
         method => Ok(respond::method_not_allowed(

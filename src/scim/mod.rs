@@ -1,6 +1,7 @@
 //! The SCIM protocol core: schemas, attribute rules, filter and path grammar, PATCH,
 //! projection, list responses and errors. Pure: no I/O, no async, no hyper, no redb.
 
+pub mod audit;
 pub mod bulk;
 pub mod compat;
 pub mod cursor;

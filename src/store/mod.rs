@@ -140,6 +140,13 @@ impl Store {
     }
 }
 
+/// The audit-log key of an entry written at `time` (RFC 3339): its [`time_key`], then a
+/// UUIDv7 so entries written in the same nanosecond stay distinct and in order.
+pub fn audit_key(time: &str) -> String {
+    let t = time_key(time).unwrap_or_default();
+    format!("{t}/{}", uuid::Uuid::now_v7())
+}
+
 /// Creates the file, if it does not exist yet, readable by its owner only: it holds the
 /// directory's personal data. redb initializes an empty file as a new database.
 fn create_private(path: &Path) -> std::io::Result<()> {

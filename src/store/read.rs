@@ -97,6 +97,46 @@ impl ReadTx {
         query::multi_range(&self.multi(tables::modified(kind))?, range, f)
     }
 
+    /// Visits audit entries with keys in `range`, oldest first or newest first; `Ok(false)`
+    /// stops. An entry that does not decode is reported as a `StoreError::Corrupt`.
+    pub fn audit_in(
+        &self,
+        range: (Bound<&str>, Bound<&str>),
+        newest_first: bool,
+        f: &mut dyn FnMut(&str, Value) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let t = self.txn.open_table(tables::AUDIT)?;
+        let mut visit = |k: &str, bytes: &[u8]| -> Result<bool, StoreError> {
+            let v = serde_json::from_slice(bytes).map_err(|e| {
+                StoreError::Corrupt(format!("audit entry {k:?} is not valid JSON: {e}"))
+            })?;
+            f(k, v)
+        };
+        let entries = t.range::<&str>(range)?;
+        if newest_first {
+            for e in entries.rev() {
+                let (k, v) = e?;
+                if !visit(k.value(), v.value())? {
+                    break;
+                }
+            }
+        } else {
+            for e in entries {
+                let (k, v) = e?;
+                if !visit(k.value(), v.value())? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How many audit entries there are; O(1).
+    pub fn audit_count(&self) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata;
+        Ok(self.txn.open_table(tables::AUDIT)?.len()?)
+    }
+
     /// How many records of `kind` exist; O(1).
     pub fn count(&self, kind: Kind) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata;

@@ -38,6 +38,9 @@ pub(super) const IDX_GROUP_MODIFIED: MultiDef = MultimapTableDefinition::new("id
 pub(super) const GROUP_MEMBERS: MultiDef = MultimapTableDefinition::new("group_members");
 /// Member id → ids of the groups it is a direct member of; the exact mirror of `GROUP_MEMBERS`.
 pub(super) const MEMBER_GROUPS: MultiDef = MultimapTableDefinition::new("member_groups");
+/// The audit log: `<time key>/<uuid v7>` → entry as serde_json bytes. Keys sort by time, so
+/// retention is one range delete and listings by time are ranges.
+pub(super) const AUDIT: RecordDef = TableDefinition::new("audit");
 /// Store-wide settings: `schema_version`.
 pub(super) const META: TableDefinition<'static, &'static str, &'static str> =
     TableDefinition::new("meta");

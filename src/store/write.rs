@@ -28,6 +28,7 @@ pub struct WriteTx<'a> {
     group_modified: MultimapTable<'a, &'static str, &'static str>,
     group_members: MultimapTable<'a, &'static str, &'static str>,
     member_groups: MultimapTable<'a, &'static str, &'static str>,
+    audit: Table<'a, &'static str, &'static [u8]>,
 }
 
 impl<'a> WriteTx<'a> {
@@ -44,6 +45,7 @@ impl<'a> WriteTx<'a> {
             group_modified: txn.open_multimap_table(tables::IDX_GROUP_MODIFIED)?,
             group_members: txn.open_multimap_table(tables::GROUP_MEMBERS)?,
             member_groups: txn.open_multimap_table(tables::MEMBER_GROUPS)?,
+            audit: txn.open_table(tables::AUDIT)?,
         })
     }
 
@@ -273,6 +275,34 @@ impl<'a> WriteTx<'a> {
             }
         }
         Ok(n)
+    }
+
+    // ---- audit log ----
+
+    /// Appends an audit entry under `key` (see [`audit_key`](super::audit_key)), in this
+    /// transaction: the entry commits with the change it describes, or not at all.
+    pub fn append_audit(&mut self, key: &str, entry: &Value) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(entry).map_err(|e| {
+            StoreError::InvalidRecord(format!("cannot serialize an audit entry: {e}"))
+        })?;
+        self.audit.insert(key, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` audit entries with keys below `before`, oldest first; returns how
+    /// many. Bounded, so retention never holds the writer for long.
+    pub fn purge_audit(&mut self, before: &str, limit: usize) -> Result<u64, StoreError> {
+        let mut doomed = Vec::new();
+        for entry in self.audit.range::<&str>(..before)? {
+            if doomed.len() >= limit {
+                break;
+            }
+            doomed.push(entry?.0.value().to_owned());
+        }
+        for k in &doomed {
+            self.audit.remove(k.as_str())?;
+        }
+        Ok(doomed.len() as u64)
     }
 
     // ---- membership ----

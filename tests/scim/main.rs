@@ -1,5 +1,6 @@
 //! Integration tests: the real server over real TLS and HTTP, with a real redb file.
 
+mod audit;
 mod bulk;
 mod clients;
 mod common;

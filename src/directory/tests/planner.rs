@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use crate::directory::{Directory, ListParams};
+use crate::directory::{Actor, Directory, ListParams};
 use crate::scim::filter;
 use crate::scim::{Registry, ResourceKind};
 use crate::store::Store;
@@ -44,7 +44,9 @@ fn fixture() -> &'static Fixture {
             if i % 2 == 0 {
                 body["name"] = json!({"familyName": format!("F{}", i % 5)});
             }
-            let w = dir.create(ResourceKind::User, &body).unwrap();
+            let w = dir
+                .create(ResourceKind::User, &body, &Actor::local("test"))
+                .unwrap();
             user_ids.push(w.resource["id"].as_str().unwrap().to_string());
             stamps.push(
                 w.resource["meta"]["lastModified"]
@@ -60,7 +62,9 @@ fn fixture() -> &'static Fixture {
                 "displayName": format!("{}", ["Sales", "sales", "Ops"][i % 3]),
                 "externalId": format!("g{}", i % 5),
             });
-            let w = dir.create(ResourceKind::Group, &body).unwrap();
+            let w = dir
+                .create(ResourceKind::Group, &body, &Actor::local("test"))
+                .unwrap();
             group_ids.push(w.resource["id"].as_str().unwrap().to_string());
             stamps.push(
                 w.resource["meta"]["lastModified"]
