@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::{from_store, DirError, Directory};
 use crate::scim::audit::changes;
 use crate::scim::{ResourceKind, ScimError};
-use crate::store::{audit_key, time_key, WriteTx};
+use crate::store::{audit_key, time_key, ReadTx, WriteTx};
 
 /// At most this many member ids are listed per entry; the counts are always exact.
 const MAX_LISTED_MEMBERS: usize = 100;
@@ -160,38 +160,8 @@ impl Directory {
 
     /// Audit entries matching `q`, newest first.
     pub fn audit(&self, q: &AuditQuery) -> Result<Vec<Value>, ScimError> {
-        let bound = |t: &Option<String>, what: &str| -> Result<Option<String>, ScimError> {
-            match t {
-                None => Ok(None),
-                Some(s) => time_key(s).map(Some).ok_or_else(|| {
-                    ScimError::invalid_value(format!(
-                        "{what} \"{s}\" is not an RFC 3339 time (e.g. 2026-11-30T12:00:00Z)"
-                    ))
-                }),
-            }
-        };
-        let since = bound(&q.since, "since")?;
-        let until = bound(&q.until, "until")?;
-        let lower = since.as_deref().map_or(Bound::Unbounded, Bound::Included);
-        let upper = until.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
         let tx = self.store.read().map_err(from_store)?;
-        let mut out = Vec::new();
-        let field = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
-        tx.audit_in((lower, upper), true, &mut |_, e| {
-            let keep = q
-                .resource
-                .as_ref()
-                .is_none_or(|r| field(&e, "id").as_ref() == Some(r))
-                && q.token
-                    .as_ref()
-                    .is_none_or(|t| field(&e, "token").as_ref() == Some(t));
-            if keep {
-                out.push(e);
-            }
-            Ok(q.limit == 0 || out.len() < q.limit)
-        })
-        .map_err(from_store)?;
-        Ok(out)
+        query_audit(&tx, q)
     }
 
     /// Deletes the entries older than `days` days; returns how many. Works in bounded
@@ -212,4 +182,40 @@ impl Directory {
             }
         }
     }
+}
+
+/// Audit entries matching `q` in the snapshot `tx`, newest first. Shared by the server and
+/// `scimd audit`, which reads a running server's file through a read-only handle.
+pub fn query_audit(tx: &ReadTx, q: &AuditQuery) -> Result<Vec<Value>, ScimError> {
+    let bound = |t: &Option<String>, what: &str| -> Result<Option<String>, ScimError> {
+        match t {
+            None => Ok(None),
+            Some(s) => time_key(s).map(Some).ok_or_else(|| {
+                ScimError::invalid_value(format!(
+                    "{what} \"{s}\" is not an RFC 3339 time (e.g. 2026-11-30T12:00:00Z)"
+                ))
+            }),
+        }
+    };
+    let since = bound(&q.since, "since")?;
+    let until = bound(&q.until, "until")?;
+    let lower = since.as_deref().map_or(Bound::Unbounded, Bound::Included);
+    let upper = until.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+    let mut out = Vec::new();
+    let field = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
+    tx.audit_in((lower, upper), true, &mut |_, e| {
+        let keep = q
+            .resource
+            .as_ref()
+            .is_none_or(|r| field(&e, "id").as_ref() == Some(r))
+            && q.token
+                .as_ref()
+                .is_none_or(|t| field(&e, "token").as_ref() == Some(t));
+        if keep {
+            out.push(e);
+        }
+        Ok(q.limit == 0 || out.len() < q.limit)
+    })
+    .map_err(from_store)?;
+    Ok(out)
 }

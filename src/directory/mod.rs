@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::scim::{Registry, ResourceKind, ScimError};
 use crate::store::{Kind, Store, StoreError};
 
-pub use audit::{Actor, AuditQuery};
+pub use audit::{query_audit, Actor, AuditQuery};
 pub use query::ListParams;
 pub use stream::{GroupGet, GroupStream};
 pub use write::Written;
