@@ -304,8 +304,8 @@ impl Directory {
         count: u64,
     ) -> Result<Page, ScimError> {
         let source = self.source(tx, q, plan)?;
-        let from = cursor.map(|c| &c.position);
-        let backward = cursor.is_some_and(|c| c.direction == Direction::Before);
+        let mut from = cursor.map(|c| &c.position);
+        let mut backward = cursor.is_some_and(|c| c.direction == Direction::Before);
         let want = count.saturating_add(1);
         let mut items: Vec<Item> = Vec::new();
         if count > 0 {
@@ -313,6 +313,15 @@ impl Directory {
                 items.push(item);
                 Ok((items.len() as u64) < want)
             })?;
+            if backward && items.is_empty() {
+                // Nothing before the cursor any more (deleted meanwhile): the page before the
+                // first page is the first page.
+                (from, backward) = (None, false);
+                self.walk(tx, q, &source, None, false, &mut |item| {
+                    items.push(item);
+                    Ok((items.len() as u64) < want)
+                })?;
+            }
         }
         let more = items.len() as u64 > count;
         items.truncate(count as usize);

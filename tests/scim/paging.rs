@@ -275,3 +275,23 @@ async fn cursor_paging_and_sorting_are_advertised() {
         .as_u64()
         .is_some_and(|n| n > 0));
 }
+
+#[tokio::test]
+async fn a_previous_page_that_emptied_gives_the_first_page() {
+    let s = TestServer::start().await;
+    let specs: Vec<String> = (0..4).map(|i| format!("p{i}")).collect();
+    let specs: Vec<(&str, Option<&str>)> = specs.iter().map(|n| (n.as_str(), None)).collect();
+    let ids = users(&s, &specs).await;
+    let first = s.get("/Users?count=2&cursor=").await;
+    let next = first.body["nextCursor"].as_str().unwrap().to_string();
+    let second = s.get(&format!("/Users?count=2&cursor={next}")).await;
+    assert_eq!(ids_of(&second.body), ids[2..]);
+    for id in &ids[..2] {
+        assert_eq!(s.delete(&format!("/Users/{id}")).await.status, 204);
+    }
+    let prev = second.body["previousCursor"].as_str().unwrap();
+    let back = s.get(&format!("/Users?count=2&cursor={prev}")).await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert_eq!(ids_of(&back.body), ids[2..]);
+    assert!(back.body.get("previousCursor").is_none(), "{}", back.body);
+}
