@@ -12,12 +12,14 @@ use serde::Deserialize;
 
 mod edit;
 mod extensions;
+mod metrics;
 #[cfg(test)]
 mod tests;
 mod validate;
 
 pub use edit::{append_token, append_token_to_file};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
+pub use metrics::MetricsSettings;
 use validate::{
     token_hash, token_name, validate_server, validate_storage, validate_tls, validate_tokens,
 };
@@ -43,6 +45,8 @@ pub struct Config {
     pub tokens: Vec<TokenSettings>,
     /// Extension schemas declared with `[[extensions]]`.
     pub extensions: Vec<ExtensionSettings>,
+    /// `[metrics]`: where `/metrics` is served; `None`: nowhere.
+    pub metrics: Option<MetricsSettings>,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -183,6 +187,7 @@ struct RawConfig {
     tokens: Vec<RawToken>,
     #[serde(default)]
     extensions: Vec<extensions::RawExtension>,
+    metrics: Option<metrics::RawMetrics>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -275,6 +280,10 @@ impl Config {
         let storage = validate_storage(raw.storage, &base, &mut problems);
         let tokens = validate_tokens(&raw.tokens, &mut problems);
         let extensions = extensions::validate_extensions(raw.extensions, &mut problems);
+        let metrics = raw.metrics.and_then(|m| {
+            let server_listen = server.as_ref().map(|s| s.listen);
+            metrics::validate_metrics(m, server_listen, &mut problems)
+        });
         if raw.tokens.is_empty() {
             problems.push(Problem::new(
                 "tokens",
@@ -293,6 +302,7 @@ impl Config {
                 storage,
                 tokens,
                 extensions,
+                metrics,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -324,6 +334,7 @@ impl Config {
             },
             tokens,
             extensions: Vec::new(),
+            metrics: None,
             source: None,
         }
     }

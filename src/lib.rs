@@ -21,6 +21,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod directory;
 pub mod http;
+pub mod metrics;
 pub mod scim;
 pub mod store;
 pub mod tls;

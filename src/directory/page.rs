@@ -23,14 +23,17 @@ use crate::store::{Kind, ReadTx, StoreError};
 /// Above this many index candidates a cursor page does not count its matches for
 /// `totalResults` (RFC 9865 §2 lets it be omitted), since counting reads every candidate.
 const COUNT_CANDIDATES_UP_TO: usize = 10_000;
+/// An index plan whose candidates outnumber this is answered by a scan instead.
+const MAX_CANDIDATES: usize = 50_000;
 
 /// One list request, resolved.
 pub(super) struct Query<'a> {
     pub kind: ResourceKind,
     pub sk: Kind,
     pub filter: Option<&'a Filter>,
-    /// Whether the filter reads derived attributes (groups, members).
-    pub needs_derived: bool,
+    /// How to render a document before filtering it, when the filter reads derived
+    /// attributes (groups, members); `None` filters the stored document as it is.
+    pub derive: Option<Derive>,
     pub sort: Option<&'a SortSpec>,
 }
 
@@ -63,13 +66,13 @@ pub(super) struct Page {
 impl Directory {
     /// Chooses the source for `q` under `plan`.
     fn source(&self, tx: &ReadTx, q: &Query<'_>, plan: &Plan) -> Result<Source, ScimError> {
+        // An index read wider than MAX_CANDIDATES (`sw "a"`, an old `lastModified gt`) would
+        // hold every id and then read the records in random order; a scan reads them in order
+        // and, on a cursor page, stops as soon as the page is full.
         let ids = match plan {
-            Plan::Index(access) => Some(
-                candidates(tx, q.sk, access)
-                    .map_err(from_store)?
-                    .into_iter()
-                    .collect::<Vec<_>>(),
-            ),
+            Plan::Index(access) => candidates(tx, q.sk, access, MAX_CANDIDATES)
+                .map_err(from_store)?
+                .map(|set| set.into_iter().collect::<Vec<_>>()),
             Plan::Scan => None,
         };
         Ok(match (q.sort, ids) {
@@ -121,10 +124,10 @@ impl Directory {
     /// Whether `doc` matches the query's filter (already true for `Sorted` sources).
     fn matches(&self, tx: &ReadTx, q: &Query<'_>, doc: &Value) -> Result<bool, ScimError> {
         let Some(f) = q.filter else { return Ok(true) };
-        if !q.needs_derived {
+        let Some(derive) = q.derive else {
             return Ok(f.matches(doc, &self.reg, q.kind));
-        }
-        let full = self.render(tx, q.kind, doc.clone(), Derive::ALL)?;
+        };
+        let full = self.render(tx, q.kind, doc.clone(), derive)?;
         Ok(f.matches(&full, &self.reg, q.kind))
     }
 
@@ -276,6 +279,15 @@ impl Directory {
         };
         let mut docs = Vec::new();
         let mut seen: u64 = 0;
+        if let Some(total) = known_total.filter(|t| count == 0 || start > *t) {
+            // Nothing to return: do not walk to a page that cannot exist.
+            return Ok(Page {
+                docs,
+                total: Some(total),
+                next: None,
+                previous: None,
+            });
+        }
         self.walk(tx, q, &source, None, false, &mut |item| {
             seen += 1;
             if seen >= start && seen < start.saturating_add(count) {

@@ -205,13 +205,15 @@ fn compare_access(
     }
 }
 
-/// Reads the candidate ids of `access`, sorted and without duplicates.
+/// Reads the candidate ids of `access`, sorted and without duplicates; `None` when there are
+/// more than `limit` (the caller then scans).
 pub(super) fn candidates(
     tx: &ReadTx,
     kind: Kind,
     access: &Access,
-) -> Result<BTreeSet<String>, StoreError> {
-    read(tx, kind, access, usize::MAX).map(|c| c.unwrap_or_default())
+    limit: usize,
+) -> Result<Option<BTreeSet<String>>, StoreError> {
+    read(tx, kind, access, limit)
 }
 
 /// As [`candidates`], but gives up (`None`) once more than `limit` ids are found, so an `and`

@@ -74,6 +74,24 @@ impl Directory {
             params.sort_by.as_deref(),
             params.sort_order.as_deref(),
         )?;
+        if let Some(s) = &sort {
+            let derived = match kind {
+                ResourceKind::User => "groups",
+                ResourceKind::Group => "members",
+            };
+            let attr = s.attribute();
+            if attr
+                .split(['.', ':'])
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case(derived))
+            {
+                // Derived from the membership index, not stored: no sort key to read.
+                return Err(ScimError::invalid_value(format!(
+                    "sortBy \"{attr}\" is not supported: {derived} is computed from group \
+                     membership; sort by a stored attribute"
+                )));
+            }
+        }
         let count = params
             .count
             .unwrap_or(self.max_page as i64)
@@ -82,7 +100,13 @@ impl Directory {
             kind,
             sk: store_kind(kind),
             filter: filter.as_ref(),
-            needs_derived: filter.as_ref().is_some_and(|f| needs_derived(f, kind)),
+            derive: filter
+                .as_ref()
+                .filter(|f| needs_derived(f, kind))
+                .map(|f| Derive {
+                    member_display: reads_member_display(f),
+                    ..Derive::ALL
+                }),
             sort: sort.as_ref(),
         };
         let plan = filter.as_ref().map_or(Plan::Scan, |f| plan(f, kind));
@@ -215,6 +239,42 @@ fn derive_for(p: &Projection) -> Derive {
         member_display: p.requests("members", "display"),
         members: !p.excludes("members"),
         groups: !p.excludes("groups"),
+    }
+}
+
+/// Whether the filter reads `members.display`, which is rendered only on request (it costs a
+/// read per member).
+fn reads_member_display(f: &Filter) -> bool {
+    let display = |p: &crate::scim::path::AttrPath| {
+        p.sub
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("display"))
+            || (p.sub.is_none() && p.name.eq_ignore_ascii_case("display"))
+    };
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => reads_member_display(a) || reads_member_display(b),
+        Filter::Not(a) => reads_member_display(a),
+        Filter::Present(p) | Filter::Compare { attr: p, .. } => {
+            p.name.eq_ignore_ascii_case("members") && display(p)
+        }
+        Filter::ValuePath { attr, filter } => {
+            attr.name.eq_ignore_ascii_case("members") && reads_display_inside(filter, &display)
+        }
+    }
+}
+
+fn reads_display_inside(
+    f: &Filter,
+    display: &dyn Fn(&crate::scim::path::AttrPath) -> bool,
+) -> bool {
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            reads_display_inside(a, display) || reads_display_inside(b, display)
+        }
+        Filter::Not(a) => reads_display_inside(a, display),
+        Filter::Present(p)
+        | Filter::Compare { attr: p, .. }
+        | Filter::ValuePath { attr: p, .. } => display(p),
     }
 }
 

@@ -2,6 +2,7 @@
 //! Turns requests into directory calls and results or `ScimError`s into responses.
 
 mod bulk;
+mod metrics;
 mod request;
 mod respond;
 mod router;
@@ -41,8 +42,11 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The public SCIM base URL.
     pub base_url: String,
+    /// Where `/metrics` is served (`[metrics]`); `None` when it is not.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    metrics: Option<metrics::MetricsServer>,
 }
 
 impl Running {
@@ -52,6 +56,9 @@ impl Running {
             let _ = tx.send(());
         }
         let _ = self.task.await;
+        if let Some(m) = self.metrics.take() {
+            m.stop().await;
+        }
     }
 
     /// Waits until the server stops on its own (it does not, unless stopped).
@@ -98,7 +105,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         )),
         None => None,
     };
-    let store = Arc::new(Store::open(&config.storage.path)?);
+    let mut store = Store::open(&config.storage.path)?;
+    let metrics = crate::metrics::Metrics::new(config.tokens.iter().map(|t| t.name.as_str()));
+    store.observe_commits(metrics.commit_observer());
+    let store = Arc::new(store);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -117,6 +127,14 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
              Only do this behind a gateway that terminates TLS; otherwise add a [tls] table to the config"
         );
     }
+    // Its own listener, bound before anything is spawned so a taken port fails the start.
+    let metrics_server = match &config.metrics {
+        Some(m) => Some(
+            metrics::MetricsServer::start(m.listen, metrics.registry(Arc::downgrade(&store)))
+                .await?,
+        ),
+        None => None,
+    };
     let registry = crate::config::registry(&config.extensions);
     let dir = Arc::new(Directory::new(
         store,
@@ -125,15 +143,18 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         config.server.max_page_size,
     ));
     let base_path = config.server.base_path.trim_end_matches('/').to_string();
+    let (retention_stop, stop_rx) = tokio::sync::watch::channel(false);
     let retention = tokio::spawn(audit_retention(
         dir.clone(),
         config.storage.audit_retention_days,
+        stop_rx,
     ));
     let app = Arc::new(App {
         dir,
         tokens: TokenRegistry::new(&config.tokens),
         base_path,
         streams: Arc::new(tokio::sync::Semaphore::new(router::MAX_GROUP_STREAMS)),
+        metrics,
     });
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -142,28 +163,38 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         })
         .await;
         // The task holds the directory (and so the store): it must be gone before `stop`
-        // returns, so the store is closed when the caller reopens it.
-        retention.abort();
+        // returns, so the store is closed when the caller reopens it. A purge in progress
+        // finishes first (it runs on a blocking thread, which an abort would not stop).
+        let _ = retention_stop.send(true);
         let _ = retention.await;
     });
     tracing::info!(%addr, base_url, tls = config.tls.is_some(), "scimd is listening");
     Ok(Running {
         addr,
         base_url,
+        metrics_addr: metrics_server.as_ref().map(|m| m.addr),
         shutdown: Some(tx),
         task,
+        metrics: metrics_server,
     })
 }
 
 /// Deletes audit entries past their retention at start and then daily. A failure is logged and
 /// retried the next day: the log growing a little longer never stops provisioning.
-async fn audit_retention(dir: Arc<Directory>, days: u32) {
+async fn audit_retention(
+    dir: Arc<Directory>,
+    days: u32,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     if days == 0 {
         return;
     }
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
         let d = dir.clone();
         match tokio::task::spawn_blocking(move || d.purge_audit(days)).await {
             Ok(Ok(0)) => {}

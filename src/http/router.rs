@@ -12,6 +12,7 @@ use super::request::{check_content_type, parse_json, read_body, Query};
 use super::respond::{self, Body};
 use crate::auth::TokenRegistry;
 use crate::directory::{Actor, Directory, GroupGet, ListParams};
+use crate::metrics::AuthFailure;
 use crate::scim::bulk;
 use crate::scim::discovery::{self, Capabilities};
 use crate::scim::resource::etag_matches;
@@ -26,6 +27,8 @@ pub struct App {
     pub base_path: String,
     /// Permits for concurrent streamed group reads ([`MAX_GROUP_STREAMS`]).
     pub streams: Arc<tokio::sync::Semaphore>,
+    /// Request, authentication and write metrics (served by `http::metrics` when configured).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Concurrent `GET /Groups/{id}` member streams.
@@ -35,7 +38,7 @@ const STREAM_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// The route a path resolves to, below the base path.
 #[derive(Debug, PartialEq)]
-enum Route {
+pub(super) enum Route {
     Collection(ResourceKind),
     Resource(ResourceKind, String),
     ServiceProviderConfig,
@@ -66,7 +69,7 @@ fn decode(segment: &str) -> String {
         .unwrap_or_default()
 }
 
-fn route(rest: &str) -> Route {
+pub(super) fn route(rest: &str) -> Route {
     // Collapse empty segments: a Tenant URL typed with a trailing slash gives `//Users`.
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
@@ -107,26 +110,29 @@ fn authenticate<'a>(app: &'a App, parts: &Parts) -> Result<&'a str, ScimError> {
         match v.split_once(' ') {
             Some((scheme, tok)) if scheme.eq_ignore_ascii_case("Bearer") => tok.trim().to_string(),
             _ => {
+                app.metrics.auth_failure(AuthFailure::Malformed);
                 return Err(ScimError::new(
                     401,
                     None,
                     "the Authorization header must be \"Bearer <token>\"",
-                ))
+                ));
             }
         }
     } else if let Some(v) = headers.get("netskope-api-token") {
         // Netskope's tooling sends its token in this header instead (INTEROP Part B §1.1).
         v.to_str().unwrap_or_default().trim().to_string()
     } else {
+        app.metrics.auth_failure(AuthFailure::MissingHeader);
         return Err(ScimError::new(
             401,
             None,
             "authentication required: send \"Authorization: Bearer <token>\" with a token issued by `scimd token issue`",
         ));
     };
-    app.tokens
-        .authenticate(&presented)
-        .ok_or_else(|| ScimError::new(401, None, "the bearer token is not valid"))
+    app.tokens.authenticate(&presented).ok_or_else(|| {
+        app.metrics.auth_failure(AuthFailure::UnknownToken);
+        ScimError::new(401, None, "the bearer token is not valid")
+    })
 }
 
 /// Handles one request; never fails (every failure is a SCIM Error response).
@@ -138,7 +144,7 @@ pub async fn handle(
     let request_id = uuid::Uuid::now_v7().simple().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let mut who = "-".to_string();
+    let mut who: Option<String> = None;
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
     let resp = match dispatch(&app, &parts, &mut body, &mut who, &request_id).await {
@@ -151,7 +157,10 @@ pub async fn handle(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read_body(unread)).await;
     }
     let status = resp.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    super::metrics::observe(&app, &method, &path, status, who.as_deref(), elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let who = who.as_deref().unwrap_or("-");
     if status >= 500 {
         tracing::warn!(request_id, token = %who, %method, path, status, latency_ms, "request failed");
     } else {
@@ -164,7 +173,7 @@ async fn dispatch(
     app: &Arc<App>,
     parts: &Parts,
     body: &mut Option<Incoming>,
-    who: &mut String,
+    who: &mut Option<String>,
     request_id: &str,
 ) -> Result<Response<Body>, ScimError> {
     let path = parts.uri.path().to_string();
@@ -178,7 +187,7 @@ async fn dispatch(
         }
     };
     let name = authenticate(app, parts)?;
-    *who = name.to_string();
+    *who = Some(name.to_string());
     let actor = Actor {
         token: name.to_string(),
         request_id: request_id.to_string(),

@@ -50,9 +50,10 @@ use super::sort::{SortKey, SortSpec};
 /// The token format; bumped when the payload changes meaning, so old tokens are refused
 /// instead of misread.
 const VERSION: u32 = 1;
-/// Tokens longer than this are refused before decoding. A key is one attribute value, so
-/// real tokens stay far below it.
-pub const MAX_CURSOR_LEN: usize = 16 * 1024;
+/// Tokens longer than this are refused before decoding. A token carries one attribute value
+/// as its sort key, and a stored resource may be 256 KiB: the limit leaves room for such a
+/// value after JSON escaping and base64, so every token this server issues is accepted back.
+pub const MAX_CURSOR_LEN: usize = 1024 * 1024;
 const CHECK_LEN: usize = 8;
 const BINDING_LEN: usize = 16;
 

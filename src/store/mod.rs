@@ -23,6 +23,7 @@ mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
@@ -50,10 +51,14 @@ impl fmt::Display for Kind {
     }
 }
 
+/// Called with the duration of each committed write transaction (see [`Store::observe_commits`]).
+type CommitObserver = Box<dyn Fn(Duration) + Send + Sync>;
+
 /// An open store: one redb database file, held exclusively by this process.
 pub struct Store {
     db: Database,
     path: PathBuf,
+    on_commit: Option<CommitObserver>,
 }
 
 impl fmt::Debug for Store {
@@ -86,7 +91,16 @@ impl Store {
         Ok(Store {
             db,
             path: path.to_path_buf(),
+            on_commit: None,
         })
+    }
+
+    /// Calls `f` after every committed [`Store::write`] with how long the transaction took, from
+    /// acquiring the write lock to the end of its durable commit (fsync included); waiting for
+    /// the lock and aborted transactions are not counted. Every write goes through
+    /// [`Store::write`], so this one hook sees them all (the metrics use it).
+    pub fn observe_commits(&mut self, f: impl Fn(Duration) + Send + Sync + 'static) {
+        self.on_commit = Some(Box::new(f));
     }
 
     /// The database file.
@@ -111,6 +125,7 @@ impl Store {
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let started = Instant::now();
         // The tables borrow `txn`; they must be closed (dropped) before it can commit, which the
         // end of this block does.
         let outcome = match WriteTx::open(&txn) {
@@ -120,6 +135,9 @@ impl Store {
         match outcome {
             Ok(value) => {
                 txn.commit().map_err(StoreError::from)?;
+                if let Some(observe) = &self.on_commit {
+                    observe(started.elapsed());
+                }
                 Ok(value)
             }
             Err(e) => {

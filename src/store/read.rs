@@ -205,6 +205,12 @@ impl ReadTx {
         query::value_count(&self.multi(tables::GROUP_MEMBERS)?, group_id)
     }
 
+    /// How many direct membership edges (group → member) exist in all; O(1).
+    pub fn membership_count(&self) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata;
+        Ok(self.multi(tables::GROUP_MEMBERS)?.len()?)
+    }
+
     /// The ids of the groups `member_id` is a direct member of, sorted.
     pub fn groups_of(&self, member_id: &str) -> Result<Vec<String>, StoreError> {
         query::values(&self.multi(tables::MEMBER_GROUPS)?, member_id)

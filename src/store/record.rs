@@ -53,7 +53,9 @@ impl IndexKeys {
         };
         let external_id = text(EXTERNAL_ID)?.map(str::to_owned);
         // A timestamp that does not parse has no key, and cannot match a time comparison in a
-        // filter either (the evaluator parses the same way), so leaving it out loses nothing.
+        // filter either (the evaluator parses the same way). One that parses but lies outside
+        // years 0000–9999 in UTC has no key either, yet the evaluator could match it: only the
+        // server writes lastModified, always as the current UTC time, so none exists.
         let modified = obj
             .get(META)
             .and_then(|m| m.get(LAST_MODIFIED))
@@ -80,9 +82,11 @@ impl IndexKeys {
 /// is time order whatever offset or precision the timestamp was written with. Years outside
 /// 0000–9999 (which would break the fixed width) have no key.
 pub fn time_key(s: &str) -> Option<String> {
+    // checked: a timestamp near year 9999 with a negative offset lies past what `time`
+    // represents once moved to UTC, and the unchecked conversion panics.
     let t = OffsetDateTime::parse(s, &Rfc3339)
         .ok()?
-        .to_offset(time::UtcOffset::UTC);
+        .checked_to_offset(time::UtcOffset::UTC)?;
     if !(0..=9999).contains(&t.year()) {
         return None;
     }

@@ -18,6 +18,8 @@ pub struct TestServer {
     /// The generated certificate, for tests that build their own TLS clients.
     pub cert_pem: Vec<u8>,
     pub store_path: std::path::PathBuf,
+    /// Where `/metrics` is served, when the configuration has `[metrics]`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Held so the temp dir (store, certificate) lives as long as the server.
     _dir: TempDir,
     running: Option<Running>,
@@ -73,6 +75,7 @@ impl TestServer {
             addr: running.addr,
             cert_pem: pem,
             store_path,
+            metrics_addr: running.metrics_addr,
             _dir: dir,
             running: Some(running),
         }

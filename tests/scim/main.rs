@@ -8,6 +8,7 @@ mod entra;
 mod etags;
 mod extensions;
 mod hardening;
+mod metrics;
 mod paging;
 mod patch_rfc;
 mod protocol;

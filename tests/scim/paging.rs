@@ -295,3 +295,41 @@ async fn a_previous_page_that_emptied_gives_the_first_page() {
     assert_eq!(ids_of(&back.body), ids[2..]);
     assert!(back.body.get("previousCursor").is_none(), "{}", back.body);
 }
+
+#[tokio::test]
+async fn edge_filters_and_sorts_from_review() {
+    let s = TestServer::start().await;
+    let alice = s.user("alice").await;
+    let g = s.group("G").await;
+    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": alice}]}]});
+    assert_eq!(s.patch(&format!("/Groups/{g}"), add).await.status, 204);
+    // A timestamp past year 9999 once in UTC: an answer, not a crash.
+    let r = s
+        .get(&format!(
+            "/Users?filter={}",
+            q("meta.lastModified gt \"9999-12-31T23:59:59-01:00\"")
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 0);
+    // members.display is rendered for the filter, so it can match.
+    for f in [
+        "members[display eq \"alice\"]",
+        "members.display eq \"alice\"",
+    ] {
+        let r = s.get(&format!("/Groups?filter={}", q(f))).await;
+        assert_eq!(ids_of(&r.body), [g.clone()], "{f}: {}", r.body);
+    }
+    // Sorting by a derived attribute is refused, not silently ignored.
+    s.get("/Groups?sortBy=members.value")
+        .await
+        .assert_error(400, Some("invalidValue"));
+    s.get("/Users?sortBy=groups")
+        .await
+        .assert_error(400, Some("invalidValue"));
+    // A page past the end returns at once, empty, with the total.
+    let r = s.get("/Users?startIndex=2000000000&count=10").await;
+    assert_eq!(r.body["totalResults"], 1);
+    assert!(resources(&r.body).is_empty());
+}

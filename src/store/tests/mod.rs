@@ -2,6 +2,7 @@
 
 mod lifecycle;
 mod membership;
+mod observe;
 mod records;
 mod time_index;
 mod verify;
