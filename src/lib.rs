@@ -23,4 +23,5 @@ pub mod directory;
 pub mod http;
 pub mod scim;
 pub mod store;
+pub mod systemd;
 pub mod tls;
