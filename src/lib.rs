@@ -24,4 +24,5 @@ pub mod http;
 pub mod metrics;
 pub mod scim;
 pub mod store;
+pub mod systemd;
 pub mod tls;

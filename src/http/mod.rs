@@ -44,6 +44,8 @@ pub struct Running {
     pub base_url: String,
     /// Where `/metrics` is served (`[metrics]`); `None` when it is not.
     pub metrics_addr: Option<SocketAddr>,
+    /// Kept for the systemd watchdog's health check.
+    store: Arc<Store>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     metrics: Option<metrics::MetricsServer>,
@@ -137,7 +139,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     };
     let registry = crate::config::registry(&config.extensions);
     let dir = Arc::new(Directory::new(
-        store,
+        store.clone(),
         registry,
         &base_url,
         config.server.max_page_size,
@@ -173,6 +175,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         addr,
         base_url,
         metrics_addr: metrics_server.as_ref().map(|m| m.addr),
+        store,
         shutdown: Some(tx),
         task,
         metrics: metrics_server,
@@ -210,9 +213,20 @@ async fn audit_retention(
 pub async fn serve(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
     let running = start(&config).await?;
     on_ready();
+    crate::systemd::ready();
+    // The watchdog pings only while a read transaction can begin on the blocking pool.
+    let store = running.store.clone();
+    let watchdog =
+        crate::systemd::spawn_watchdog(move || store.read().map(drop).map_err(|e| e.to_string()));
     shutdown_signal().await;
     tracing::info!("shutdown requested");
+    crate::systemd::stopping();
+    // The watchdog keeps pinging through the drain, then lets go of its handle on the store.
     running.stop().await;
+    if let Some(w) = watchdog {
+        w.abort();
+        let _ = w.await;
+    }
     tracing::info!("stopped; the store is closed");
     Ok(())
 }
