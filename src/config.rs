@@ -19,7 +19,8 @@ mod validate;
 pub use edit::{append_token, append_token_to_file};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
 use validate::{
-    token_hash, token_name, validate_server, validate_storage, validate_tls, validate_tokens,
+    token_hash, token_name, validate_log, validate_server, validate_storage, validate_tls,
+    validate_tokens,
 };
 
 /// Listen address when `server.listen` is not set.
@@ -43,6 +44,8 @@ pub struct Config {
     pub tokens: Vec<TokenSettings>,
     /// Extension schemas declared with `[[extensions]]`.
     pub extensions: Vec<ExtensionSettings>,
+    /// `[log]`: how log lines are written.
+    pub log: LogSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -57,6 +60,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// Most resources returned in one page; published as `filter.maxResults`.
     pub max_page_size: usize,
+    /// Peers allowed to name the client in `X-Forwarded-For` / `Forwarded`; empty: none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl ServerSettings {
@@ -68,6 +73,21 @@ impl ServerSettings {
             &self.base_path
         }
     }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+/// `[log] format`: `auto` (the default) writes JSON when the log stream is not a terminal or
+/// goes to the systemd journal, human-readable text otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +198,13 @@ struct RawConfig {
     tokens: Vec<RawToken>,
     #[serde(default)]
     extensions: Vec<extensions::RawExtension>,
+    log: Option<RawLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,6 +214,7 @@ struct RawServer {
     base_path: Option<String>,
     public_url: Option<String>,
     max_page_size: Option<i64>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,6 +297,7 @@ impl Config {
         let storage = validate_storage(raw.storage, &base, &mut problems);
         let tokens = validate_tokens(&raw.tokens, &mut problems);
         let extensions = extensions::validate_extensions(raw.extensions, &mut problems);
+        let log = validate_log(raw.log, &mut problems);
         if raw.tokens.is_empty() {
             problems.push(Problem::new(
                 "tokens",
@@ -287,6 +316,7 @@ impl Config {
                 storage,
                 tokens,
                 extensions,
+                log,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -310,6 +340,7 @@ impl Config {
                 base_path: DEFAULT_BASE_PATH.to_string(),
                 public_url: None,
                 max_page_size: DEFAULT_MAX_PAGE_SIZE,
+                trusted_proxies: Vec::new(),
             },
             tls: Some(TlsSettings { cert, key }),
             storage: StorageSettings {
@@ -317,6 +348,7 @@ impl Config {
             },
             tokens,
             extensions: Vec::new(),
+            log: LogSettings::default(),
             source: None,
         }
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::request::{check_content_type, parse_json, read_body, Query};
 use super::respond::{self, Body};
-use crate::auth::TokenRegistry;
+use crate::auth::LiveTokens;
 use crate::directory::{Directory, GroupGet, ListParams};
 use crate::scim::bulk;
 use crate::scim::discovery::{self, Capabilities};
@@ -21,7 +21,8 @@ use crate::scim::{ResourceKind, ScimError};
 /// Everything a request needs, shared by all connections.
 pub struct App {
     pub dir: Arc<Directory>,
-    pub tokens: TokenRegistry,
+    /// Swapped by a reload; each request checks against the tokens in force when it arrives.
+    pub tokens: LiveTokens,
     /// Where the SCIM endpoints live, e.g. `/scim/v2`; empty for the root.
     pub base_path: String,
     /// Permits for concurrent streamed group reads ([`MAX_GROUP_STREAMS`]).
@@ -90,7 +91,7 @@ fn route(rest: &str) -> Route {
 }
 
 /// Who is calling, for logs: the token's configured name, never the token.
-fn authenticate<'a>(app: &'a App, parts: &Parts) -> Result<&'a str, ScimError> {
+fn authenticate(app: &App, parts: &Parts) -> Result<String, ScimError> {
     let headers = &parts.headers;
     let presented = if let Some(v) = headers.get(http::header::AUTHORIZATION) {
         let v = v.to_str().unwrap_or_default().trim();
@@ -128,6 +129,11 @@ pub async fn handle(
     let request_id = uuid::Uuid::now_v7().simple().to_string();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // Set by the accept loop: the peer, or the client a trusted proxy forwarded for.
+    let client_ip = req
+        .extensions()
+        .get::<super::client_ip::ClientIp>()
+        .map_or_else(|| "-".to_string(), |c| c.0.to_string());
     let mut who = "-".to_string();
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
@@ -143,9 +149,9 @@ pub async fn handle(
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {
-        tracing::warn!(request_id, token = %who, %method, path, status, latency_ms, "request failed");
+        tracing::warn!(request_id, token = %who, client_ip, %method, path, status, latency_ms, "request failed");
     } else {
-        tracing::info!(request_id, token = %who, %method, path, status, latency_ms, "request");
+        tracing::info!(request_id, token = %who, client_ip, %method, path, status, latency_ms, "request");
     }
     Ok(resp)
 }
@@ -167,7 +173,7 @@ async fn dispatch(
         }
     };
     let name = authenticate(app, parts)?;
-    *who = name.to_string();
+    *who = name;
     let method = parts.method.clone();
     let query = Query::parse(parts.uri.query());
     let dir = app.dir.clone();
