@@ -7,6 +7,7 @@ mod entra;
 mod etags;
 mod extensions;
 mod hardening;
+mod health;
 mod paging;
 mod patch_rfc;
 mod protocol;
