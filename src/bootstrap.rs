@@ -162,7 +162,7 @@ fn write_token_file(path: &Path, token: &TokenSettings) -> Result<(), BootstrapE
          # Generated at first start. Only the SHA-256 of each secret is kept here; the secret was\n\
          # printed once on stdout and cannot be recovered from this file. To add a token, run\n\
          #   scimd token issue --name NAME --config {path}\n\
-         # and restart scimd. To replace a lost one, delete this file and restart: a new token is\n\
+         # and reload scimd (SIGHUP). To replace a lost one, delete this file and restart: a new token is\n\
          # generated and printed (the old one stops working).\n\
          \n\
          [[tokens]]\n\

@@ -343,7 +343,7 @@ fn banner(config: &Config, boot: Option<&Bootstrap>) -> String {
             );
             let _ = writeln!(
                 b,
-                "       (another one: scimd token issue --name NAME --config {}, then restart)",
+                "       (another one: scimd token issue --name NAME --config {}, then reload or restart)",
                 boot.tokens_path.display()
             );
             "<token>".to_string()
