@@ -525,6 +525,13 @@ async fn sighup_reloads_tokens_and_certificate_and_refuses_a_bad_file() {
     let resp = fresh.get(&users).bearer_auth(&a).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 
+    // Request lines name the token and the client, never the secret.
+    let line = served.wait_for("request", 0);
+    assert_eq!(line["fields"]["client_ip"], "127.0.0.1", "{line}");
+    assert_eq!(line["fields"]["token"], "a", "{line}");
+    for field in ["request_id", "method", "path", "status", "latency_ms"] {
+        assert!(!line["fields"][field].is_null(), "{field} in {line}");
+    }
     // No secret reached the log.
     let log = format!("{:?}", served.lines.lock().unwrap());
     assert!(!log.contains(&a) && !log.contains(&b));
