@@ -60,6 +60,11 @@ impl TokenRegistry {
         }
     }
 
+    /// The configured token names, in configuration order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.name.as_str())
+    }
+
     /// Number of configured tokens.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -86,6 +91,48 @@ impl TokenRegistry {
         }
         let index = usize::try_from(found).ok()?;
         self.entries.get(index).map(|e| e.name.as_str())
+    }
+}
+
+/// The token registry in force, replaceable while the server runs (SIGHUP).
+///
+/// Each request loads the current registry once (lock-free, `arc-swap`) and authenticates
+/// against it, so a reload applies to the next request on every connection, including
+/// keep-alive ones, and a request never sees half of an old and half of a new list.
+pub struct LiveTokens {
+    current: arc_swap::ArcSwap<TokenRegistry>,
+}
+
+impl std::fmt::Debug for LiveTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.current.load().fmt(f)
+    }
+}
+
+impl LiveTokens {
+    pub fn new(registry: TokenRegistry) -> Self {
+        LiveTokens {
+            current: arc_swap::ArcSwap::from_pointee(registry),
+        }
+    }
+
+    /// The configured name of the token whose secret is `presented`, checked in constant time
+    /// against the registry in force (see [`TokenRegistry::authenticate`]).
+    pub fn authenticate(&self, presented: &str) -> Option<String> {
+        self.current
+            .load()
+            .authenticate(presented)
+            .map(str::to_string)
+    }
+
+    /// Makes `registry` the one in force for every following request.
+    pub fn replace(&self, registry: TokenRegistry) {
+        self.current.store(std::sync::Arc::new(registry));
+    }
+
+    /// The registry in force.
+    pub fn current(&self) -> std::sync::Arc<TokenRegistry> {
+        self.current.load_full()
     }
 }
 
@@ -178,5 +225,16 @@ mod tests {
                 .unwrap(),
         }]);
         assert_eq!(registry.authenticate(&secret), Some("x"));
+    }
+
+    #[test]
+    fn live_tokens_apply_a_replacement_to_the_next_check() {
+        let live = LiveTokens::new(TokenRegistry::new(&[token("a", "secret-a")]));
+        assert_eq!(live.authenticate("secret-a").as_deref(), Some("a"));
+        live.replace(TokenRegistry::new(&[token("b", "secret-b")]));
+        assert_eq!(live.authenticate("secret-a"), None);
+        assert_eq!(live.authenticate("secret-b").as_deref(), Some("b"));
+        assert_eq!(live.current().names().collect::<Vec<_>>(), ["b"]);
+        assert!(!format!("{live:?}").contains(&sha256_hex("secret-b")));
     }
 }

@@ -122,6 +122,34 @@ pub fn embedded_default(data_dir: &Path) -> Result<(Config, Bootstrap), Bootstra
     ))
 }
 
+/// Re-reads the embedded default's tokens and certificate for a reload (SIGHUP).
+///
+/// Unlike [`embedded_default`] this creates nothing: a token generated now could be shown to no
+/// one, and a certificate silently regenerated would break every client that pinned the old
+/// one. A missing or empty file is refused instead, and the running configuration stays.
+pub fn reload_embedded(data_dir: &Path) -> Result<Config, BootstrapError> {
+    let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let tls_dir = data_dir.join(TLS_DIR);
+    let (cert, key) = (
+        tls_dir.join(tls::SELF_SIGNED_CERT),
+        tls_dir.join(tls::SELF_SIGNED_KEY),
+    );
+    tls::check_pair(&cert, &key)?;
+    let tokens_path = data_dir.join(TOKENS_FILE);
+    let tokens = config::load_token_file(&tokens_path).map_err(BootstrapError::Tokens)?;
+    if tokens.is_empty() {
+        return Err(BootstrapError::Tokens(ConfigError {
+            path: tokens_path,
+            problems: vec![config::Problem::new(
+                "tokens",
+                "the file holds no [[tokens]], so every request would be refused",
+                "add one with `scimd token issue --name NAME --config` on this file",
+            )],
+        }));
+    }
+    Ok(Config::embedded_default(&data_dir, tokens, cert, key))
+}
+
 fn hash_bytes(secret: &str) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(secret.as_bytes()).into()
@@ -134,7 +162,7 @@ fn write_token_file(path: &Path, token: &TokenSettings) -> Result<(), BootstrapE
          # Generated at first start. Only the SHA-256 of each secret is kept here; the secret was\n\
          # printed once on stdout and cannot be recovered from this file. To add a token, run\n\
          #   scimd token issue --name NAME --config {path}\n\
-         # and restart scimd. To replace a lost one, delete this file and restart: a new token is\n\
+         # and reload scimd (SIGHUP). To replace a lost one, delete this file and restart: a new token is\n\
          # generated and printed (the old one stops working).\n\
          \n\
          [[tokens]]\n\
@@ -221,5 +249,28 @@ mod tests {
         std::fs::write(tmp.path().join(TOKENS_FILE), "# emptied\n").unwrap();
         let err = embedded_default(tmp.path()).unwrap_err();
         assert!(err.to_string().contains("delete the file"), "{err}");
+    }
+
+    #[test]
+    fn reload_rereads_tokens_and_creates_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (first, _) = embedded_default(tmp.path()).unwrap();
+        assert_eq!(reload_embedded(tmp.path()).unwrap(), first);
+
+        std::fs::write(tmp.path().join(TOKENS_FILE), "# emptied\n").unwrap();
+        let err = reload_embedded(tmp.path()).unwrap_err();
+        assert!(err.to_string().contains("no [[tokens]]"), "{err}");
+        std::fs::remove_file(tmp.path().join(TOKENS_FILE)).unwrap();
+        let err = reload_embedded(tmp.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot read the token file"),
+            "{err}"
+        );
+        assert!(!tmp.path().join(TOKENS_FILE).exists());
+
+        std::fs::remove_file(tmp.path().join("tls/key.pem")).unwrap();
+        let err = reload_embedded(tmp.path()).unwrap_err();
+        assert!(err.to_string().contains("key.pem"), "{err}");
+        assert!(!tmp.path().join("tls/key.pem").exists());
     }
 }

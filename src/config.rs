@@ -21,7 +21,8 @@ pub use edit::{append_token, append_token_to_file};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
 pub use metrics::MetricsSettings;
 use validate::{
-    token_hash, token_name, validate_server, validate_storage, validate_tls, validate_tokens,
+    token_hash, token_name, validate_log, validate_server, validate_storage, validate_tls,
+    validate_tokens,
 };
 
 /// Listen address when `server.listen` is not set.
@@ -47,6 +48,8 @@ pub struct Config {
     pub extensions: Vec<ExtensionSettings>,
     /// `[metrics]`: where `/metrics` is served; `None`: nowhere.
     pub metrics: Option<MetricsSettings>,
+    /// `[log]`: how log lines are written.
+    pub log: LogSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -61,6 +64,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// Most resources returned in one page; published as `filter.maxResults`.
     pub max_page_size: usize,
+    /// Peers allowed to name the client in `X-Forwarded-For` / `Forwarded`; empty: none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl ServerSettings {
@@ -72,6 +77,21 @@ impl ServerSettings {
             &self.base_path
         }
     }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+/// `[log] format`: `auto` (the default) writes JSON when the log stream is not a terminal or
+/// goes to the systemd journal, human-readable text otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +208,13 @@ struct RawConfig {
     #[serde(default)]
     extensions: Vec<extensions::RawExtension>,
     metrics: Option<metrics::RawMetrics>,
+    log: Option<RawLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +224,7 @@ struct RawServer {
     base_path: Option<String>,
     public_url: Option<String>,
     max_page_size: Option<i64>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -284,6 +312,7 @@ impl Config {
             let server_listen = server.as_ref().map(|s| s.listen);
             metrics::validate_metrics(m, server_listen, &mut problems)
         });
+        let log = validate_log(raw.log, &mut problems);
         if raw.tokens.is_empty() {
             problems.push(Problem::new(
                 "tokens",
@@ -303,6 +332,7 @@ impl Config {
                 tokens,
                 extensions,
                 metrics,
+                log,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -326,6 +356,7 @@ impl Config {
                 base_path: DEFAULT_BASE_PATH.to_string(),
                 public_url: None,
                 max_page_size: DEFAULT_MAX_PAGE_SIZE,
+                trusted_proxies: Vec::new(),
             },
             tls: Some(TlsSettings { cert, key }),
             storage: StorageSettings {
@@ -335,6 +366,7 @@ impl Config {
             tokens,
             extensions: Vec::new(),
             metrics: None,
+            log: LogSettings::default(),
             source: None,
         }
     }

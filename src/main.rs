@@ -27,8 +27,9 @@ const DEFAULT_DATA_DIR: &str = "./scimd-data";
 )]
 struct Cli {
     /// Format of the log lines written to stderr (filter them with RUST_LOG, default "info").
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
+    /// Overrides `[log] format`; auto = JSON when stderr is not a terminal or under systemd.
+    #[arg(long, value_enum, global = true)]
+    log_format: Option<LogFormat>,
 
     #[command(subcommand)]
     command: Command,
@@ -36,6 +37,7 @@ struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
+    Auto,
     Text,
     Json,
 }
@@ -121,8 +123,11 @@ impl Failure {
 fn main() -> ExitCode {
     // Usage errors exit with 2 (clap's convention matches ours); --help and --version with 0.
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
-    match run(cli.command) {
+    // `serve` sets up logging once its configuration (and so `[log] format`) is loaded.
+    if !matches!(cli.command, Command::Serve { .. }) {
+        init_tracing(cli.log_format.unwrap_or(LogFormat::Text));
+    }
+    match run(cli.command, cli.log_format) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(message)) => {
             eprintln!("scimd: error: {message}");
@@ -135,9 +140,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), Failure> {
+fn run(command: Command, log_format: Option<LogFormat>) -> Result<(), Failure> {
     match command {
-        Command::Serve { config, data_dir } => serve(config.as_deref(), data_dir),
+        Command::Serve { config, data_dir } => serve(config.as_deref(), data_dir, log_format),
         Command::Token(TokenCommand::Issue { name, config }) => {
             token_issue(&name, config.as_deref())
         }
@@ -208,35 +213,57 @@ fn init_tracing(format: LogFormat) {
             EnvFilter::new("info")
         }
     };
+    let on_terminal = std::io::stderr().is_terminal();
+    // Auto looks at stderr, where the lines go. JOURNAL_STREAM is set by systemd when stderr
+    // is the journal: JSON there keeps each line's fields machine-readable.
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !on_terminal || std::env::var_os("JOURNAL_STREAM").is_some(),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(on_terminal && !json)
         .with_writer(std::io::stderr);
     // try_init: only fails if a subscriber is already installed, which is harmless.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
     };
 }
 
 // ---------------------------------------------------------------------------------------------
 // serve
 
-fn serve(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<(), Failure> {
-    let (config, boot) = match config_path {
-        Some(path) => (
+fn serve(
+    config_path: Option<&Path>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+) -> Result<(), Failure> {
+    // What SIGHUP re-reads.
+    let source = match config_path {
+        Some(path) => scimd::http::ConfigSource::File(path.to_path_buf()),
+        None => scimd::http::ConfigSource::DataDir(
+            data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        ),
+    };
+    let (config, boot) = match &source {
+        scimd::http::ConfigSource::File(path) => (
             Config::load(path).map_err(|e| Failure::config_error(&e))?,
             None,
         ),
-        None => {
-            let dir = data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-            match bootstrap::embedded_default(&dir) {
-                Ok((config, boot)) => (config, Some(boot)),
-                Err(BootstrapError::Tokens(e)) => return Err(Failure::config_error(&e)),
-                Err(e) => return Err(Failure::Runtime(e.to_string())),
-            }
-        }
+        scimd::http::ConfigSource::DataDir(dir) => match bootstrap::embedded_default(dir) {
+            Ok((config, boot)) => (config, Some(boot)),
+            Err(BootstrapError::Tokens(e)) => return Err(Failure::config_error(&e)),
+            Err(e) => return Err(Failure::Runtime(e.to_string())),
+        },
     };
+    init_tracing(log_format.unwrap_or(match config.log.format {
+        config::LogFormat::Auto => LogFormat::Auto,
+        config::LogFormat::Text => LogFormat::Text,
+        config::LogFormat::Json => LogFormat::Json,
+    }));
 
     // The plain-HTTP warning is logged by http::start, next to the bound address.
     let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
@@ -267,7 +294,7 @@ fn serve(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<(), Fa
     // The banner is printed once the listener is up and the store is open, so whoever reads
     // "URL:" can connect at once.
     let mut banner_slot = Some(print_banner);
-    let outcome = runtime.block_on(scimd::http::serve(config, || {
+    let outcome = runtime.block_on(scimd::http::serve(config, source, || {
         if let Some(p) = banner_slot.take() {
             p();
         }
@@ -316,7 +343,7 @@ fn banner(config: &Config, boot: Option<&Bootstrap>) -> String {
             );
             let _ = writeln!(
                 b,
-                "       (another one: scimd token issue --name NAME --config {}, then restart)",
+                "       (another one: scimd token issue --name NAME --config {}, then reload or restart)",
                 boot.tokens_path.display()
             );
             "<token>".to_string()

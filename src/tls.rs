@@ -13,6 +13,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use rcgen::{
     CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SerialNumber,
     PKCS_ECDSA_P256_SHA256,
@@ -20,6 +21,7 @@ use rcgen::{
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ResolvesServerCert;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use sha2::{Digest, Sha256};
 
@@ -149,13 +151,86 @@ pub fn provider() -> CryptoProvider {
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(provider());
     let certified = load_certified_key(cert, key, &provider)?;
+    build_server_config(provider, Arc::new(SingleCertAndKey::from(certified)))
+}
+
+/// Like [`server_config`], but the certificate can be replaced while the server runs (SIGHUP):
+/// every handshake asks the returned [`LiveCert`] for the current pair, so a renewed certificate
+/// reaches new connections while open ones keep the session they negotiated.
+pub fn live_server_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<LiveCert>), TlsError> {
+    let provider = Arc::new(provider());
+    let certified = load_certified_key(cert, key, &provider)?;
+    let live = Arc::new(LiveCert {
+        current: ArcSwap::from_pointee(certified),
+        provider: provider.clone(),
+    });
+    let config = build_server_config(provider, live.clone())?;
+    Ok((config, live))
+}
+
+fn build_server_config(
+    provider: Arc<CryptoProvider>,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Rustls)?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
+        .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The server's certificate and key, swappable at run time.
+///
+/// rustls calls [`ResolvesServerCert::resolve`] once per handshake; an `ArcSwap` makes that read
+/// lock-free, so a reload never stalls handshakes in progress.
+pub struct LiveCert {
+    current: ArcSwap<CertifiedKey>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl std::fmt::Debug for LiveCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCert")
+            .field("fingerprint", &self.fingerprint())
+            .finish()
+    }
+}
+
+impl LiveCert {
+    /// Loads and checks a new pair, without installing it: a reload prepares every part first
+    /// and installs them only when all succeeded.
+    pub fn load(&self, cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+        load_certified_key(cert, key, &self.provider).map(Arc::new)
+    }
+
+    /// Installs a pair from [`LiveCert::load`]: the next handshake presents it.
+    pub fn install(&self, certified: Arc<CertifiedKey>) {
+        self.current.store(certified);
+    }
+
+    /// SHA-256 fingerprint (`AB:CD:…`) of the certificate new handshakes present.
+    pub fn fingerprint(&self) -> String {
+        fingerprint_of(&self.current.load())
+    }
+}
+
+/// SHA-256 fingerprint (`AB:CD:…`) of a loaded pair's server certificate.
+pub fn fingerprint_of(certified: &CertifiedKey) -> String {
+    certified
+        .end_entity_cert()
+        .map(|der| fingerprint_der(der.as_ref()))
+        .unwrap_or_default()
+}
+
+impl ResolvesServerCert for LiveCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
 }
 
 /// Checks that `cert` and `key` load and belong together, without building a server config.
@@ -609,5 +684,61 @@ mod tests {
             assert_eq!(client.protocol_version(), Some(expected));
             assert_eq!(client.alpn_protocol(), Some(&b"h2"[..]));
         }
+    }
+
+    /// The end-entity certificate a fresh client is shown by `server_config`.
+    fn presented_fingerprint(server_config: &Arc<rustls::ServerConfig>, cert: &Path) -> String {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in read_cert_chain(cert).unwrap() {
+            roots.add(c).unwrap();
+        }
+        let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(client_config), name).unwrap();
+        let mut server = rustls::ServerConnection::new(server_config.clone()).unwrap();
+        for _ in 0..10 {
+            if !client.is_handshaking() && !server.is_handshaking() {
+                break;
+            }
+            let mut buf = Vec::new();
+            client.write_tls(&mut buf).unwrap();
+            server.read_tls(&mut buf.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            let mut buf = Vec::new();
+            server.write_tls(&mut buf).unwrap();
+            client.read_tls(&mut buf.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        let peer = client.peer_certificates().unwrap();
+        fingerprint_der(peer[0].as_ref())
+    }
+
+    #[test]
+    fn a_live_certificate_is_replaced_for_the_next_handshake() {
+        let old_dir = tempfile::tempdir().unwrap();
+        let new_dir = tempfile::tempdir().unwrap();
+        let (cert1, key1, _) = ensure_self_signed(old_dir.path()).unwrap();
+        let (cert2, key2, _) = ensure_self_signed(new_dir.path()).unwrap();
+        let (config, live) = live_server_config(&cert1, &key1).unwrap();
+        let fp1 = fingerprint_sha256(&cert1).unwrap();
+        let fp2 = fingerprint_sha256(&cert2).unwrap();
+        assert_ne!(fp1, fp2);
+        assert_eq!(live.fingerprint(), fp1);
+        assert_eq!(presented_fingerprint(&config, &cert1), fp1);
+
+        // A mismatched pair is refused at load, and nothing changes.
+        assert!(matches!(
+            live.load(&cert2, &key1).unwrap_err(),
+            TlsError::KeyMismatch { .. }
+        ));
+        assert_eq!(presented_fingerprint(&config, &cert1), fp1);
+
+        live.install(live.load(&cert2, &key2).unwrap());
+        assert_eq!(live.fingerprint(), fp2);
+        assert_eq!(presented_fingerprint(&config, &cert2), fp2);
     }
 }

@@ -298,3 +298,299 @@ fn db_verify_reports_a_healthy_store_and_refuses_a_missing_one() {
         text(&out.stderr)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The running server: SIGHUP reload and SIGTERM drain, against the real binary.
+
+/// A `scimd serve` child whose JSON log lines (stderr) are collected as they arrive.
+struct Served {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    addr: std::net::SocketAddr,
+}
+
+impl Served {
+    fn start(config: &Path) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({"raw": line}));
+                sink.lock().unwrap().push(value);
+            }
+        });
+        let mut served = Served {
+            child,
+            lines,
+            addr: "127.0.0.1:0".parse().unwrap(),
+        };
+        let listening = served.wait_for("scimd is listening", 0);
+        served.addr = listening["fields"]["addr"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        served
+    }
+
+    /// The `n`-th (0-based) log line whose message is `message`, waiting up to 20 s for it.
+    fn wait_for(&self, message: &str, n: usize) -> serde_json::Value {
+        for _ in 0..400 {
+            if let Some(line) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l["fields"]["message"] == message)
+                .nth(n)
+            {
+                return line.clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "no log line {message:?} (#{n}) in:\n{:#?}",
+            self.lines.lock().unwrap()
+        );
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.child.wait().unwrap()
+    }
+}
+
+fn tls_config(dir: &Path, tls_dir: &str, token_hashes: &[(&str, String)], extra: &str) -> String {
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n{extra}\n[tls]\ncert = \"{tls_dir}/cert.pem\"\nkey = \"{tls_dir}/key.pem\"\n\n[storage]\npath = \"{}\"\n",
+        dir.join("data/scimd.redb").display()
+    );
+    for (name, hash) in token_hashes {
+        text.push_str(&format!(
+            "\n[[tokens]]\nname = \"{name}\"\nsha256 = \"{hash}\"\n"
+        ));
+    }
+    text
+}
+
+fn sha256(der: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(der))
+}
+
+/// SHA-256 of the certificate the connection that carried `resp` was shown.
+fn fingerprint_of_response(resp: &reqwest::Response) -> String {
+    let info = resp.extensions().get::<reqwest::tls::TlsInfo>().unwrap();
+    sha256(info.peer_certificate().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_tokens_and_certificate_and_refuses_a_bad_file() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    let (cert, key, _) = scimd::tls::ensure_self_signed(&root.join("tls")).unwrap();
+    let (new_cert, new_key, _) = scimd::tls::ensure_self_signed(&root.join("renewed")).unwrap();
+    let old_pem = std::fs::read(&cert).unwrap();
+    let new_pem = std::fs::read(&new_cert).unwrap();
+    let der = |pem: &[u8]| {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::CertificateDer::from_pem_slice(pem).unwrap()
+    };
+    let old_fp = sha256(&der(&old_pem));
+    let new_fp = sha256(&der(&new_pem));
+
+    let (a, b) = (
+        scimd::auth::generate_secret().unwrap(),
+        scimd::auth::generate_secret().unwrap(),
+    );
+    let hash = scimd::auth::sha256_hex;
+    let path = root.join("scimd.toml");
+    std::fs::write(&path, tls_config(root, "tls", &[("a", hash(&a))], "")).unwrap();
+    let served = Served::start(&path);
+    let users = format!("https://localhost:{}/scim/v2/Users", served.addr.port());
+
+    // One client trusts both certificates, so it can tell which one a connection was shown.
+    let client = || {
+        reqwest::Client::builder()
+            .tls_certs_only([
+                reqwest::Certificate::from_pem(&old_pem).unwrap(),
+                reqwest::Certificate::from_pem(&new_pem).unwrap(),
+            ])
+            .tls_info(true)
+            .resolve("localhost", served.addr)
+            .build()
+            .unwrap()
+    };
+    let kept = client();
+    let resp = kept.get(&users).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(fingerprint_of_response(&resp), old_fp);
+
+    // Revoke A, add B and renew the certificate (replaced in place, as certbot would).
+    std::fs::copy(&new_key, &key).unwrap();
+    std::fs::copy(&new_cert, &cert).unwrap();
+    std::fs::write(&path, tls_config(root, "tls", &[("b", hash(&b))], "")).unwrap();
+    served.signal("HUP");
+    let reloaded = served.wait_for("configuration reloaded", 0);
+    assert_eq!(reloaded["fields"]["tokens_added"], "[\"b\"]", "{reloaded}");
+    assert_eq!(
+        reloaded["fields"]["tokens_removed"], "[\"a\"]",
+        "{reloaded}"
+    );
+
+    // The connection opened before the reload is still up (it still shows the old
+    // certificate) and checks tokens against the new list.
+    let resp = kept.get(&users).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = kept.get(&users).bearer_auth(&b).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(fingerprint_of_response(&resp), old_fp);
+
+    // A new connection gets the renewed certificate.
+    let fresh = client();
+    let resp = fresh.get(&users).bearer_auth(&b).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(fingerprint_of_response(&resp), new_fp);
+
+    // An invalid file is refused in one line naming the problem; B keeps working.
+    std::fs::write(&path, "[server\nlisten = 1\n").unwrap();
+    served.signal("HUP");
+    let refused = served.wait_for(
+        "reload refused; the previous configuration stays in force",
+        0,
+    );
+    assert_eq!(refused["level"], "ERROR");
+    let problem = refused["fields"]["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("line 1") && !problem.contains('\n'),
+        "{problem}"
+    );
+    // A missing certificate is refused too.
+    let broken = tls_config(root, "missing", &[("b", hash(&b))], "");
+    std::fs::write(&path, broken).unwrap();
+    served.signal("HUP");
+    let refused = served.wait_for(
+        "reload refused; the previous configuration stays in force",
+        1,
+    );
+    let problem = refused["fields"]["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("tls.cert") && problem.contains("missing/cert.pem"),
+        "{problem}"
+    );
+    for c in [&kept, &fresh, &client()] {
+        let resp = c.get(&users).bearer_auth(&b).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    // Settings fixed at start are reported, not applied; the rest of the file still is.
+    let moved = tls_config(
+        root,
+        "tls",
+        &[("b", hash(&b)), ("a", hash(&a))],
+        "base_path = \"/other\"",
+    );
+    std::fs::write(&path, moved).unwrap();
+    served.signal("HUP");
+    served.wait_for("configuration reloaded", 1);
+    let warned = served.wait_for(
+        "changed settings need a restart to take effect; until then the running values stay",
+        0,
+    );
+    assert_eq!(warned["fields"]["keys"], "server.base_path");
+    let resp = fresh.get(&users).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Request lines name the token and the client, never the secret.
+    let line = served.wait_for("request", 0);
+    assert_eq!(line["fields"]["client_ip"], "127.0.0.1", "{line}");
+    assert_eq!(line["fields"]["token"], "a", "{line}");
+    for field in ["request_id", "method", "path", "status", "latency_ms"] {
+        assert!(!line["fields"][field].is_null(), "{field} in {line}");
+    }
+    // No secret reached the log.
+    let log = format!("{:?}", served.lines.lock().unwrap());
+    assert!(!log.contains(&a) && !log.contains(&b));
+    assert!(served.stop().success());
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_and_refuses_new_connections() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let secret = scimd::auth::generate_secret().unwrap();
+    let path = dir.path().join("scimd.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"data/scimd.redb\"\n[[tokens]]\nname = \"t\"\nsha256 = \"{}\"\n",
+            scimd::auth::sha256_hex(&secret)
+        ),
+    )
+    .unwrap();
+    let served = Served::start(&path);
+
+    // A slow client: headers and half the body now, the rest after SIGTERM.
+    let body = br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"slow"}"#;
+    let (first, rest) = body.split_at(20);
+    let mut conn = std::net::TcpStream::connect(served.addr).unwrap();
+    write!(
+        conn,
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(first).unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    served.signal("TERM");
+    served.wait_for(
+        "no longer accepting connections; draining in-flight requests",
+        0,
+    );
+    let refused = std::net::TcpStream::connect(served.addr);
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted while draining"
+    );
+
+    conn.write_all(rest).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains("\"userName\":\"slow\""), "{response}");
+
+    let mut served = served;
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    served.wait_for("stopped; the store is closed", 0);
+    // The store was closed cleanly: it opens again and holds the user.
+    let store = scimd::store::Store::open(&dir.path().join("data/scimd.redb")).unwrap();
+    assert_eq!(store.verify().unwrap().users, 1);
+}

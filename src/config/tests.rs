@@ -570,3 +570,58 @@ fn extension_attributes_may_not_shadow_built_in_names() {
         "{err}"
     );
 }
+
+#[test]
+fn trusted_proxies_and_log_format_load_and_are_checked() {
+    let fx = Fixture::new();
+    let tail = format!(
+        "[storage]\npath = \"data/s.redb\"\n[[tokens]]\nname = \"a\"\nsha256 = \"{HASH_A}\"\n"
+    );
+    let config = fx.load(&tail).unwrap();
+    assert!(config.server.trusted_proxies.is_empty());
+    assert_eq!(config.log.format, LogFormat::Auto);
+
+    let config = fx
+        .load(&format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.168.1.5\", \"fd00::/8\"]\n[log]\nformat = \"json\"\n{tail}"
+        ))
+        .unwrap();
+    let nets: Vec<String> = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["10.0.0.0/8", "192.168.1.5/32", "fd00::/8"]);
+    assert_eq!(config.log.format, LogFormat::Json);
+
+    let err = fx
+        .load(&format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"gateway.local\", \"10.1.2.3/8\"]\n[log]\nformat = \"xml\"\n{tail}"
+        ))
+        .unwrap_err();
+    assert_eq!(
+        keys(&err),
+        [
+            "server.trusted_proxies[1]",
+            "server.trusted_proxies[2]",
+            "log.format"
+        ],
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("\"gateway.local\" is neither an IP address nor a CIDR"),
+        "{text}"
+    );
+    assert!(text.contains("the network is 10.0.0.0/8"), "{text}");
+    assert!(text.contains("\"xml\" is not a log format"), "{text}");
+
+    // A string instead of a list is a type error with a position.
+    let err = fx
+        .load(&format!(
+            "[server]\ntrusted_proxies = \"10.0.0.0/8\"\n{tail}"
+        ))
+        .unwrap_err();
+    assert!(err.problems[0].key.starts_with("line 2"), "{err}");
+}

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::{
-    bad, Bad, Problem, RawServer, RawStorage, RawTls, RawToken, ServerSettings, StorageSettings,
-    TlsSettings, TokenSettings, DEFAULT_BASE_PATH, DEFAULT_LISTEN, DEFAULT_MAX_PAGE_SIZE,
-    DEFAULT_STORE_FILE, MAX_PAGE_SIZE_LIMIT,
+    bad, Bad, LogFormat, LogSettings, Problem, RawLog, RawServer, RawStorage, RawTls, RawToken,
+    ServerSettings, StorageSettings, TlsSettings, TokenSettings, DEFAULT_BASE_PATH, DEFAULT_LISTEN,
+    DEFAULT_MAX_PAGE_SIZE, DEFAULT_STORE_FILE, MAX_PAGE_SIZE_LIMIT,
 };
 
 pub(super) fn validate_server(
@@ -43,12 +43,43 @@ pub(super) fn validate_server(
             .map_err(|b| problems.push(b.at("server.max_page_size")))
             .unwrap_or(DEFAULT_MAX_PAGE_SIZE),
     };
+    let mut trusted_proxies = Vec::new();
+    for (i, entry) in raw.trusted_proxies.unwrap_or_default().iter().enumerate() {
+        match crate::http::client_ip::parse_trusted(entry) {
+            Ok(net) => trusted_proxies.push(net),
+            Err(message) => problems.push(Problem::new(
+                format!("server.trusted_proxies[{i}]"),
+                message,
+                "an IP address (\"192.168.1.5\") or a CIDR network (\"10.0.0.0/8\", \"fd00::/8\") \
+                 of the gateways in front of scimd; host names are not resolved",
+            )),
+        }
+    }
     (problems.len() == before).then_some(ServerSettings {
         listen,
         base_path,
         public_url,
         max_page_size,
+        trusted_proxies,
     })
+}
+
+pub(super) fn validate_log(raw: Option<RawLog>, problems: &mut Vec<Problem>) -> LogSettings {
+    let format = match raw.and_then(|r| r.format).as_deref() {
+        None => LogFormat::default(),
+        Some(s) if s.eq_ignore_ascii_case("auto") => LogFormat::Auto,
+        Some(s) if s.eq_ignore_ascii_case("text") => LogFormat::Text,
+        Some(s) if s.eq_ignore_ascii_case("json") => LogFormat::Json,
+        Some(s) => {
+            problems.push(Problem::new(
+                "log.format",
+                format!("{s:?} is not a log format"),
+                "\"text\", \"json\" or \"auto\" (JSON when not on a terminal or under systemd; the default)",
+            ));
+            LogFormat::default()
+        }
+    };
+    LogSettings { format }
 }
 
 pub(super) fn listen_addr(s: &str) -> Result<SocketAddr, Bad> {

@@ -55,6 +55,11 @@ impl Directory {
     pub fn max_page(&self) -> usize {
         self.max_page
     }
+
+    /// Whether the store can take a write now (the readiness probe); the store's error if not.
+    pub fn probe_write(&self) -> Result<(), StoreError> {
+        self.store.probe_write()
+    }
 }
 
 pub(crate) fn store_kind(kind: ResourceKind) -> Kind {

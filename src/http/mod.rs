@@ -3,6 +3,9 @@
 
 mod bulk;
 mod metrics;
+pub mod client_ip;
+mod health;
+mod reload;
 mod request;
 mod respond;
 mod router;
@@ -16,11 +19,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::TokenRegistry;
+use arc_swap::ArcSwap;
+
+use crate::auth::{LiveTokens, TokenRegistry};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::store::Store;
 
+pub use reload::{on_reload_finished, on_reload_started, ConfigSource, ReloadReport};
 pub use router::App;
 
 /// Why the server could not start.
@@ -49,9 +55,39 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     metrics: Option<metrics::MetricsServer>,
+    reloader: Arc<reload::Reloader>,
 }
 
 impl Running {
+    /// Applies a new configuration to the running server (what SIGHUP does after reading the
+    /// file): tokens, certificate and trusted proxies change for what comes next; open
+    /// connections stay. On `Err` nothing changed. Logs the outcome either way.
+    pub fn reload(&self, config: &Config) -> Result<ReloadReport, String> {
+        let outcome = self.reloader.apply(config);
+        reload::log_outcome(&outcome, self.reloader.app.tokens.current().len());
+        outcome
+    }
+
+    /// Re-reads `source` and applies it; an unreadable or invalid file changes nothing.
+    pub async fn reload_from(&self, source: &ConfigSource) -> Result<ReloadReport, String> {
+        on_reload_started();
+        tracing::info!("reload requested; reading the configuration");
+        let source = source.clone();
+        let loaded = tokio::task::spawn_blocking(move || source.load())
+            .await
+            .unwrap_or_else(|e| Err(format!("reading the configuration failed: {e}")));
+        let outcome = match loaded {
+            Ok(config) => self.reload(&config),
+            Err(problem) => {
+                let outcome = Err(problem);
+                reload::log_outcome(&outcome, 0);
+                outcome
+            }
+        };
+        on_reload_finished();
+        outcome
+    }
+
     /// Stops accepting, drains in-flight requests, closes the store.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -100,12 +136,13 @@ fn hostname() -> Option<String> {
 
 /// Opens the store, binds the listener and starts serving in the background.
 pub async fn start(config: &Config) -> Result<Running, ServeError> {
-    let tls = match &config.tls {
-        Some(t) => Some(TlsAcceptor::from(
-            crate::tls::server_config(&t.cert, &t.key)
-                .map_err(|e| ServeError::Tls(e.to_string()))?,
-        )),
-        None => None,
+    let (tls, cert) = match &config.tls {
+        Some(t) => {
+            let (server_config, live) = crate::tls::live_server_config(&t.cert, &t.key)
+                .map_err(|e| ServeError::Tls(e.to_string()))?;
+            (Some(TlsAcceptor::from(server_config)), Some(live))
+        }
+        None => (None, None),
     };
     let mut store = Store::open(&config.storage.path)?;
     let metrics = crate::metrics::Metrics::new(config.tokens.iter().map(|t| t.name.as_str()));
@@ -153,14 +190,28 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     ));
     let app = Arc::new(App {
         dir,
-        tokens: TokenRegistry::new(&config.tokens),
+        tokens: LiveTokens::new(TokenRegistry::new(&config.tokens)),
         base_path,
         streams: Arc::new(tokio::sync::Semaphore::new(router::MAX_GROUP_STREAMS)),
         metrics,
     });
+    let proxies = Arc::new(ArcSwap::from_pointee(client_ip::TrustedProxies::new(
+        config.server.trusted_proxies.clone(),
+    )));
+    let edge = Arc::new(server::Edge {
+        proxies: proxies.clone(),
+        probe: health::Probe::new(),
+    });
+    let reloader = Arc::new(reload::Reloader {
+        app: app.clone(),
+        proxies,
+        cert,
+        started: config.clone(),
+        applied: std::sync::Mutex::new(config.clone()),
+    });
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        server::run(listener, tls, app, async move {
+        server::run(listener, tls, app, edge, async move {
             let _ = rx.await;
         })
         .await;
@@ -179,6 +230,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         shutdown: Some(tx),
         task,
         metrics: metrics_server,
+        reloader,
     })
 }
 
@@ -208,9 +260,16 @@ async fn audit_retention(
     }
 }
 
-/// Runs the server until SIGTERM or SIGINT, then drains and exits. `on_ready` runs once the
-/// store is open and the listener is bound.
-pub async fn serve(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeError> {
+/// Runs the server until SIGTERM or SIGINT, then drains and exits; SIGHUP reloads the
+/// configuration from `source`. `on_ready` runs once the store is open and the listener is bound.
+pub async fn serve(
+    config: Config,
+    source: ConfigSource,
+    on_ready: impl FnOnce(),
+) -> Result<(), ServeError> {
+    // Before anything else: SIGHUP's default action ends the process, so a reload sent while
+    // the store opens must already find the handler in place.
+    let mut hangups = hangup_signals();
     let running = start(&config).await?;
     on_ready();
     crate::systemd::ready();
@@ -218,7 +277,17 @@ pub async fn serve(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeE
     let store = running.store.clone();
     let watchdog =
         crate::systemd::spawn_watchdog(move || store.read().map(drop).map_err(|e| e.to_string()));
-    shutdown_signal().await;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = hangups.recv() => {
+                // Refusals are logged inside; the server runs on with the old configuration.
+                let _ = running.reload_from(&source).await;
+            }
+        }
+    }
     tracing::info!("shutdown requested");
     crate::systemd::stopping();
     // The watchdog keeps pinging through the drain, then lets go of its handle on the store.
@@ -229,6 +298,31 @@ pub async fn serve(config: Config, on_ready: impl FnOnce()) -> Result<(), ServeE
     }
     tracing::info!("stopped; the store is closed");
     Ok(())
+}
+
+/// SIGHUP, one message per signal; a channel (rather than the `Signal` itself) so that the
+/// non-Unix build compiles the same loop with a channel that never yields.
+fn hangup_signals() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut s) => {
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    // A full channel means a reload is already pending: it will read the newest
+                    // file, so this signal needs no reload of its own.
+                    let _ = tx.try_send(());
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
+            drop(tx);
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
 }
 
 async fn shutdown_signal() {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::request::{check_content_type, parse_json, read_body, Query};
 use super::respond::{self, Body};
-use crate::auth::TokenRegistry;
+use crate::auth::LiveTokens;
 use crate::directory::{Actor, Directory, GroupGet, ListParams};
 use crate::metrics::AuthFailure;
 use crate::scim::bulk;
@@ -22,7 +22,8 @@ use crate::scim::{ResourceKind, ScimError};
 /// Everything a request needs, shared by all connections.
 pub struct App {
     pub dir: Arc<Directory>,
-    pub tokens: TokenRegistry,
+    /// Swapped by a reload; each request checks against the tokens in force when it arrives.
+    pub tokens: LiveTokens,
     /// Where the SCIM endpoints live, e.g. `/scim/v2`; empty for the root.
     pub base_path: String,
     /// Permits for concurrent streamed group reads ([`MAX_GROUP_STREAMS`]).
@@ -103,7 +104,7 @@ fn client_request_id(parts: &Parts) -> Option<String> {
 }
 
 /// Who is calling, for logs: the token's configured name, never the token.
-fn authenticate<'a>(app: &'a App, parts: &Parts) -> Result<&'a str, ScimError> {
+fn authenticate(app: &App, parts: &Parts) -> Result<String, ScimError> {
     let headers = &parts.headers;
     let presented = if let Some(v) = headers.get(http::header::AUTHORIZATION) {
         let v = v.to_str().unwrap_or_default().trim();
@@ -145,9 +146,14 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let mut who: Option<String> = None;
+    // Set by the accept loop: the peer, or the client a trusted proxy forwarded for.
+    let client_ip = req
+        .extensions()
+        .get::<super::client_ip::ClientIp>()
+        .map_or_else(|| "-".to_string(), |c| c.0.to_string());
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
-    let resp = match dispatch(&app, &parts, &mut body, &mut who, &request_id).await {
+    let resp = match dispatch(&app, &parts, &mut body, &mut who, &request_id, &client_ip).await {
         Ok(r) => r,
         Err(e) => respond::error(&e),
     };
@@ -162,9 +168,9 @@ pub async fn handle(
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     let who = who.as_deref().unwrap_or("-");
     if status >= 500 {
-        tracing::warn!(request_id, token = %who, %method, path, status, latency_ms, "request failed");
+        tracing::warn!(request_id, token = %who, client_ip, %method, path, status, latency_ms, "request failed");
     } else {
-        tracing::info!(request_id, token = %who, %method, path, status, latency_ms, "request");
+        tracing::info!(request_id, token = %who, client_ip, %method, path, status, latency_ms, "request");
     }
     Ok(resp)
 }
@@ -175,6 +181,7 @@ async fn dispatch(
     body: &mut Option<Incoming>,
     who: &mut Option<String>,
     request_id: &str,
+    client_ip: &str,
 ) -> Result<Response<Body>, ScimError> {
     let path = parts.uri.path().to_string();
     let rest = match path.strip_prefix(app.base_path.as_str()) {
@@ -192,7 +199,7 @@ async fn dispatch(
         token: name.to_string(),
         request_id: request_id.to_string(),
         client_request_id: client_request_id(parts),
-        client_ip: None,
+        client_ip: (client_ip != "-").then(|| client_ip.to_string()),
     };
     let method = parts.method.clone();
     let query = Query::parse(parts.uri.query());

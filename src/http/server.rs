@@ -14,7 +14,18 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use arc_swap::ArcSwap;
+
+use super::client_ip::{client_ip, ClientIp, TrustedProxies};
+use super::health::{self, Probe};
 use super::router::{handle, App};
+
+/// Per-connection state that lives outside the SCIM app: who may forward client addresses
+/// (swapped by a reload) and the readiness probe's gate.
+pub struct Edge {
+    pub proxies: Arc<ArcSwap<TrustedProxies>>,
+    pub probe: Probe,
+}
 
 /// A client has this long to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,6 +77,7 @@ pub async fn run(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: Arc<App>,
+    edge: Arc<Edge>,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -94,6 +106,7 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let edge = edge.clone();
         let builders = builders.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
@@ -103,9 +116,20 @@ pub async fn run(
             // timeout is closed (h2 waits for the client preface with no timeout of its own).
             let seen = Arc::new(AtomicBool::new(false));
             let seen_in_service = seen.clone();
-            let service = service_fn(move |req| {
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 seen_in_service.store(true, Ordering::Relaxed);
-                handle(app.clone(), req)
+                // Decided per request: the forwarding headers are per request, and a reload may
+                // change the trusted proxies between two requests of one connection.
+                let ip = client_ip(peer.ip(), req.headers(), &edge.proxies.load());
+                req.extensions_mut().insert(ClientIp(ip));
+                let app = app.clone();
+                let edge = edge.clone();
+                async move {
+                    if let Some(resp) = health::respond(&app.dir, &edge.probe, &req).await {
+                        return Ok(resp);
+                    }
+                    handle(app, req).await
+                }
             });
             match tls {
                 Some(acceptor) => {

@@ -149,6 +149,17 @@ impl Store {
         }
     }
 
+    /// Proves the store can take a write right now: begins a write transaction and aborts it.
+    ///
+    /// Nothing is written and nothing is fsynced, so a readiness probe can call this often. It
+    /// waits for a write in progress to finish (redb has one writer), which is what a client
+    /// would wait for too.
+    pub fn probe_write(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.abort()?;
+        Ok(())
+    }
+
     /// Checks that every index entry points at a live record whose derived key matches, every
     /// record's keys are indexed, userName is unique, `group_members` and `member_groups` are
     /// exact mirrors and every membership endpoint exists. Reads one snapshot.

@@ -9,6 +9,7 @@ mod etags;
 mod extensions;
 mod hardening;
 mod metrics;
+mod health;
 mod paging;
 mod patch_rfc;
 mod protocol;
