@@ -15,11 +15,13 @@ mod extensions;
 mod metrics;
 #[cfg(test)]
 mod tests;
+mod token_file;
 mod validate;
 
 pub use edit::{append_token, append_token_to_file};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
 pub use metrics::MetricsSettings;
+pub use token_file::{list_tokens, remove_token, remove_token_from_file, TokenEntry};
 use validate::{
     token_hash, token_name, validate_log, validate_server, validate_storage, validate_tls,
     validate_tokens,

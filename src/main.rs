@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod cli;
 use scimd::bootstrap::{self, Bootstrap, BootstrapError};
 use scimd::config::{self, Config, ConfigError};
 use scimd::{auth, tls};
@@ -63,6 +65,20 @@ enum Command {
     /// Inspect the directory store.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Write every User and Group as SCIM JSON Lines (works while the server runs).
+    Export {
+        #[command(flatten)]
+        at: cli::StoreLocation,
+        /// The file to create (it must not exist).
+        file: PathBuf,
+    },
+    /// Load SCIM JSON Lines in one transaction, all or nothing (stop the server first).
+    Import {
+        #[command(flatten)]
+        at: cli::StoreLocation,
+        /// The JSON Lines file, e.g. from `scimd export`.
+        file: PathBuf,
+    },
     /// Validate a configuration file and report every problem in it.
     CheckConfig {
         /// The configuration file to check.
@@ -84,6 +100,18 @@ enum TokenCommand {
     },
     /// Read a secret from stdin and print its SHA-256, the value of a stanza's `sha256`.
     Hash,
+    /// List the configured tokens (names and issue times, never secrets or hashes).
+    List {
+        #[command(flatten)]
+        at: cli::StoreLocation,
+    },
+    /// Remove a token's stanza from the configuration (comments and layout are kept).
+    Revoke {
+        /// The token's name.
+        name: String,
+        #[command(flatten)]
+        at: cli::StoreLocation,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +126,27 @@ enum DbCommand {
         /// The embedded default's data directory [default: ./scimd-data]. Only without --config.
         #[arg(long, value_name = "DIR", conflicts_with = "config")]
         data_dir: Option<PathBuf>,
+    },
+    /// Write a verified, consistent copy of the store to FILE (works while the server runs).
+    Backup {
+        #[command(flatten)]
+        at: cli::StoreLocation,
+        /// The backup file to create (it must not exist).
+        file: PathBuf,
+    },
+    /// Replace the store with a backup, after verifying it (stop the server first).
+    ///
+    /// The replaced store is kept beside it as <store>.before-restore-<time>.
+    Restore {
+        #[command(flatten)]
+        at: cli::StoreLocation,
+        /// The backup file, from `scimd db backup`.
+        file: PathBuf,
+    },
+    /// Show counts, file size and schema version (works while the server runs).
+    Stats {
+        #[command(flatten)]
+        at: cli::StoreLocation,
     },
 }
 
@@ -151,6 +200,13 @@ fn run(command: Command, log_format: Option<LogFormat>) -> Result<(), Failure> {
         Command::Db(DbCommand::Verify { config, data_dir }) => {
             db_verify(config.as_deref(), data_dir)
         }
+        Command::Db(DbCommand::Backup { at, file }) => cli::db::backup(&at, &file),
+        Command::Db(DbCommand::Restore { at, file }) => cli::db::restore(&at, &file),
+        Command::Db(DbCommand::Stats { at }) => cli::db::stats(&at),
+        Command::Export { at, file } => cli::transfer::export(&at, &file),
+        Command::Import { at, file } => cli::transfer::import(&at, &file),
+        Command::Token(TokenCommand::List { at }) => cli::tokens::list(&at),
+        Command::Token(TokenCommand::Revoke { name, at }) => cli::tokens::revoke(&at, &name),
     }
 }
 

@@ -11,6 +11,7 @@ mod plan;
 mod query;
 mod render;
 mod stream;
+mod transfer;
 mod view;
 mod write;
 
@@ -22,6 +23,7 @@ use crate::store::{Kind, Store, StoreError};
 pub use audit::{query_audit, Actor, AuditQuery};
 pub use query::ListParams;
 pub use stream::{GroupGet, GroupStream};
+pub use transfer::{export, Rejection, TransferError, Transferred};
 pub use write::Written;
 
 /// The directory: a store plus the schema registry and the URL resources are published under.

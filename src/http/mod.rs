@@ -2,9 +2,9 @@
 //! Turns requests into directory calls and results or `ScimError`s into responses.
 
 mod bulk;
-mod metrics;
 pub mod client_ip;
 mod health;
+mod metrics;
 mod reload;
 mod request;
 mod respond;

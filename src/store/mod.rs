@@ -10,6 +10,7 @@
 //! hold each membership edge in both directions, so adding a member costs O(log n) whatever the
 //! group's size and a user's groups are found without scanning; `meta` holds `schema_version`.
 
+mod backup;
 mod error;
 mod query;
 mod read;
@@ -25,8 +26,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Builder, ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 
+pub use backup::{restore, ReadOnlyStore, Restored, Stats};
 pub use error::StoreError;
 pub use read::ReadTx;
 pub use record::time_key;
@@ -78,7 +80,7 @@ impl Store {
             path: path.to_path_buf(),
             source: Box::new(redb::Error::Io(e)),
         })?;
-        let db = Database::create(path).map_err(|e| match e {
+        let db = builder().create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
                 path: path.to_path_buf(),
             },
@@ -174,6 +176,17 @@ impl Store {
 pub fn audit_key(time: &str) -> String {
     let t = time_key(time).unwrap_or_default();
     format!("{t}/{}", uuid::Uuid::now_v7())
+}
+
+/// How every scimd handle opens a store file. `SingleWriter`: one process (the server) writes,
+/// and others may open the file read-only at the same time and read consistent snapshots, which
+/// is what lets `db backup`, `db stats` and `export` run while the server does (see
+/// `backup.rs`). A second writer is still refused, as with redb's default exclusive mode; the
+/// mode needs byte-range locks, which Linux, macOS and Windows have.
+fn builder() -> Builder {
+    let mut b = Database::builder();
+    b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    b
 }
 
 /// Creates the file, if it does not exist yet, readable by its owner only: it holds the

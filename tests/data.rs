@@ -1,0 +1,611 @@
+//! The real `scimd` binary on the data: `db backup | restore | stats`, `export`, `import`,
+//! `token list | revoke`. A live server, where one is needed, is the binary too, over plain HTTP
+//! on loopback, so that it holds the store the way production does: in another process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
+
+fn scimd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A plain-HTTP loopback config with one token, its store in `dir/data`.
+fn write_config(dir: &Path, port: u16) -> PathBuf {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let path = dir.join("scimd.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]\npath = \"data/scimd.redb\"\n\n\
+             [[tokens]]\nname = \"test\"\nsha256 = \"{}\"\n",
+            scimd::auth::sha256_hex(SECRET)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn store_of(dir: &Path) -> PathBuf {
+    dir.join("data").join("scimd.redb")
+}
+
+fn uuid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn user(id: &str, name: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": name,
+           "name": {"givenName": name}, "emails": [{"value": format!("{name}@example.com"), "primary": true}],
+           "password": "never-exported",
+           "meta": {"resourceType": "User", "created": "2020-01-01T00:00:00Z"}})
+}
+
+fn group(id: &str, name: &str, members: &[&str]) -> Value {
+    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": id,
+           "displayName": name, "members": members})
+}
+
+fn write_lines(path: &Path, lines: &[Value]) {
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(path, body).unwrap();
+}
+
+/// Export lines without `meta`, which an import re-stamps, sorted by id.
+fn comparable(path: &Path) -> Vec<Value> {
+    let mut v: Vec<Value> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("meta");
+            v
+        })
+        .collect();
+    v.sort_by_key(|r| r["id"].as_str().unwrap().to_string());
+    v
+}
+
+fn stats(config: &Path) -> String {
+    ok(&scimd(&["db", "stats", "--config", s(config)]))
+}
+
+/// A small directory: three users, a group holding two users and a nested group, listed with
+/// the groups first so members refer forward.
+fn seed(dir: &Path, config: &Path) -> Vec<String> {
+    let ids: Vec<String> = (0..5).map(|_| uuid()).collect();
+    let file = dir.join("seed.jsonl");
+    write_lines(
+        &file,
+        &[
+            group(&ids[3], "Staff", &[&ids[0], &ids[1], &ids[4]]),
+            group(&ids[4], "Admins", &[&ids[2]]),
+            user(&ids[0], "alice"),
+            user(&ids[1], "bob"),
+            user(&ids[2], "carol"),
+        ],
+    );
+    let out = ok(&scimd(&["import", "--config", s(config), s(&file)]));
+    assert!(
+        out.contains("3 users and 2 groups (4 membership edges)"),
+        "{out}"
+    );
+    assert!(out.contains("5 ids kept, 0 assigned"), "{out}");
+    ids
+}
+
+#[test]
+fn backup_then_restore_round_trips_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 8443);
+    seed(dir.path(), &config);
+    let before = stats(&config);
+    assert!(before.contains("users:          3"), "{before}");
+    assert!(before.contains("memberships:    4"), "{before}");
+    assert!(before.contains("schema version: 2"), "{before}");
+
+    let backup = dir.path().join("backup.redb");
+    let out = ok(&scimd(&[
+        "db",
+        "backup",
+        "--config",
+        s(&config),
+        s(&backup),
+    ]));
+    assert!(
+        out.contains("3 users, 2 groups, 4 membership edges"),
+        "{out}"
+    );
+    assert!(out.contains("verified OK"), "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the backup must be private: {mode:o}");
+    }
+    // Never overwrites.
+    let again = scimd(&["db", "backup", "--config", s(&config), s(&backup)]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("already exists"));
+
+    // Change the store, then restore the backup over it.
+    let more = dir.path().join("more.jsonl");
+    write_lines(&more, &[user(&uuid(), "dave")]);
+    ok(&scimd(&["import", "--config", s(&config), s(&more)]));
+    assert!(stats(&config).contains("users:          4"));
+
+    let out = ok(&scimd(&[
+        "db",
+        "restore",
+        "--config",
+        s(&config),
+        s(&backup),
+    ]));
+    assert!(
+        out.contains("3 users, 2 groups, 4 membership edges"),
+        "{out}"
+    );
+    let kept = out
+        .lines()
+        .find_map(|l| l.strip_prefix("The previous store is kept as "))
+        .expect("names the kept file");
+    assert!(Path::new(kept).is_file(), "{kept}");
+    assert!(kept.contains("scimd.redb.before-restore-"), "{kept}");
+
+    let after = stats(&config);
+    for line in [
+        "users:          3",
+        "groups:         2",
+        "memberships:    4",
+    ] {
+        assert!(after.contains(line), "{after}");
+    }
+    let verify = ok(&scimd(&["db", "verify", "--config", s(&config)]));
+    assert!(verify.contains("OK"), "{verify}");
+    // The kept file is the store as it was just before: with dave.
+    let kept_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(kept, kept_dir.path().join("scimd.redb")).unwrap();
+    let out = ok(&scimd(&["db", "stats", "--data-dir", s(kept_dir.path())]));
+    assert!(out.contains("users:          4"), "{out}");
+
+    // A file that is not a store is refused, and the store is left alone.
+    let junk = dir.path().join("junk.redb");
+    std::fs::write(&junk, b"not a database").unwrap();
+    let out = scimd(&["db", "restore", "--config", s(&config), s(&junk)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nothing was changed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(stats(&config).contains("users:          3"));
+}
+
+#[test]
+fn restore_and_import_are_refused_while_another_process_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 8443);
+    seed(dir.path(), &config);
+    let backup = dir.path().join("backup.redb");
+    ok(&scimd(&[
+        "db",
+        "backup",
+        "--config",
+        s(&config),
+        s(&backup),
+    ]));
+
+    // This test process is "the server": it holds the store as the writer.
+    let held = scimd::store::Store::open(&store_of(dir.path())).unwrap();
+    let out = scimd(&["db", "restore", "--config", s(&config), s(&backup)]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("in use by a running scimd"), "{stderr}");
+    assert!(stderr.contains("stop it first"), "{stderr}");
+    assert!(stderr.contains("Nothing was changed"), "{stderr}");
+
+    let more = dir.path().join("more.jsonl");
+    write_lines(&more, &[user(&uuid(), "dave")]);
+    let out = scimd(&["import", "--config", s(&config), s(&more)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("in use by a running scimd"));
+
+    // Reading is allowed beside the writer.
+    assert!(stats(&config).contains("users:          3"));
+    drop(held);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, vec!["scimd.redb".to_string()]);
+}
+
+#[test]
+fn export_then_import_into_an_empty_store_reproduces_the_directory() {
+    let a = tempfile::tempdir().unwrap();
+    let config_a = write_config(a.path(), 8443);
+    let ids = seed(a.path(), &config_a);
+    let exported = a.path().join("export.jsonl");
+    let out = ok(&scimd(&["export", "--config", s(&config_a), s(&exported)]));
+    assert!(
+        out.contains("3 users and 2 groups (4 membership edges)"),
+        "{out}"
+    );
+    let body = std::fs::read_to_string(&exported).unwrap();
+    assert_eq!(body.lines().count(), 5);
+    assert!(!body.contains("never-exported"), "a password was exported");
+    assert!(
+        !body.contains("\"groups\""),
+        "User.groups is derived, not exported"
+    );
+    let staff: Value = body
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["id"] == ids[3].as_str())
+        .unwrap();
+    assert_eq!(staff["members"].as_array().unwrap().len(), 3);
+    assert!(staff["members"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"value": ids[4], "type": "Group"})));
+
+    let b = tempfile::tempdir().unwrap();
+    let config_b = write_config(b.path(), 8443);
+    let out = ok(&scimd(&["import", "--config", s(&config_b), s(&exported)]));
+    assert!(out.contains("5 ids kept, 0 assigned"), "{out}");
+    let reexported = b.path().join("export.jsonl");
+    ok(&scimd(&[
+        "export",
+        "--config",
+        s(&config_b),
+        s(&reexported),
+    ]));
+    assert_eq!(comparable(&exported), comparable(&reexported));
+    assert!(ok(&scimd(&["db", "verify", "--config", s(&config_b)])).contains("OK"));
+
+    // The same file again into the same store: the ids are taken, so they would be reassigned,
+    // but every userName is taken too: all refused, nothing written.
+    let out = scimd(&["import", "--config", s(&config_b), s(&exported)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already taken"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(stats(&config_b).contains("users:          3"));
+}
+
+#[test]
+fn import_reports_every_bad_line_by_number_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 8443);
+    let file = dir.path().join("bad.jsonl");
+    let (u1, g1) = (uuid(), uuid());
+    let lines = [
+        user(&u1, "alice").to_string(), // 1 good
+        "{not json".to_string(),        // 2
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}).to_string(), // 3 no userName
+        user(&uuid(), "ALICE").to_string(), // 4 name taken by line 1
+        String::new(),                      // 5 blank: skipped
+        group(&g1, "Staff", &[&u1, "no-such-member"]).to_string(), // 6 unknown member
+        json!({"displayName": "what am I"}).to_string(), // 7 no schema
+        user(&u1, "dup").to_string(),       // 8 duplicate id
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = scimd(&["import", "--config", s(&config), s(&file)]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let name = s(&file);
+    for (line, says) in [
+        (2, "not JSON"),
+        (3, "userName"),
+        (4, "already taken by the User on line 1"),
+        (6, "no-such-member"),
+        (7, "neither a User nor a Group"),
+        (8, "already used by line 1"),
+    ] {
+        assert!(
+            stderr.contains(&format!("{name}:{line}: "))
+                && stderr
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{name}:{line}: ")) && l.contains(says)),
+            "line {line} ({says}) not reported in:\n{stderr}"
+        );
+    }
+    for line in [1, 5] {
+        assert!(!stderr.contains(&format!("{name}:{line}: ")), "{stderr}");
+    }
+    assert!(stderr.contains("6 line(s)"), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    let after = stats(&config);
+    assert!(after.contains("users:          0"), "{after}");
+    assert!(after.contains("groups:         0"), "{after}");
+}
+
+/// An id the importing server cannot keep (not a UUID) gets a new one, and members naming it
+/// follow it.
+#[test]
+fn import_reassigns_foreign_ids_and_resolves_members_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 8443);
+    let file = dir.path().join("okta.jsonl");
+    write_lines(
+        &file,
+        &[
+            user("00u1abcd", "erin"),
+            group("00g1abcd", "Ops", &["00u1abcd"]),
+        ],
+    );
+    let out = ok(&scimd(&["import", "--config", s(&config), s(&file)]));
+    assert!(out.contains("0 ids kept, 2 assigned"), "{out}");
+    assert!(out.contains("(1 membership edges)"), "{out}");
+    let exported = dir.path().join("export.jsonl");
+    ok(&scimd(&["export", "--config", s(&config), s(&exported)]));
+    let rows = comparable(&exported);
+    let erin = rows.iter().find(|r| r["userName"] == "erin").unwrap();
+    let ops = rows.iter().find(|r| r["displayName"] == "Ops").unwrap();
+    assert_eq!(ops["members"][0]["value"], erin["id"]);
+}
+
+// ---- a live server ----------------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(config: &Path, port: u16) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(["serve", "--config", s(config)])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The banner's URL line is printed once the store is open and the listener bound.
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("URL:") => break,
+            Some(Ok(_)) => {}
+            _ => panic!("the server exited before it was ready"),
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
+}
+
+/// One POST over a fresh HTTP/1.1 connection; returns the status and the body.
+fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {SECRET}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    let status: u16 = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = reply
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| {
+            // Accept a chunked body too: the JSON object is between the outer braces.
+            let start = b.find('{')?;
+            let end = b.rfind('}')?;
+            serde_json::from_str(b.get(start..=end)?).ok()
+        })
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+#[test]
+fn backup_while_serving_holds_every_write_acknowledged_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let server = serve(&config, port);
+    let addr = server.addr;
+
+    let (status, group) = post(
+        addr,
+        "/scim/v2/Groups",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "All"}),
+    );
+    assert_eq!(status, 201, "{group}");
+
+    // A writer keeps creating users while the backup runs; `acked` are the ids it has been
+    // answered 201 for.
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let (status, body) = post(
+                    addr,
+                    "/scim/v2/Users",
+                    &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                            "userName": format!("load{n}")}),
+                );
+                assert_eq!(status, 201, "{body}");
+                acked
+                    .lock()
+                    .unwrap()
+                    .push(body["id"].as_str().unwrap().to_string());
+            }
+        })
+    };
+    while acked.lock().unwrap().len() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+
+    let live = stats(&config);
+    assert!(
+        live.contains("groups:         1"),
+        "db stats beside the server: {live}"
+    );
+
+    let before: Vec<String> = acked.lock().unwrap().clone();
+    let backup_dir = tempfile::tempdir().unwrap();
+    let backup = backup_dir.path().join("scimd.redb");
+    let out = ok(&scimd(&[
+        "db",
+        "backup",
+        "--config",
+        s(&config),
+        s(&backup),
+    ]));
+    assert!(out.contains("verified OK"), "{out}");
+    let exported = dir.path().join("live.jsonl");
+    ok(&scimd(&["export", "--config", s(&config), s(&exported)]));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    drop(server);
+
+    let verify = ok(&scimd(&[
+        "db",
+        "verify",
+        "--data-dir",
+        s(backup_dir.path()),
+    ]));
+    assert!(verify.contains("OK"), "{verify}");
+    let store = scimd::store::Store::open(&backup).unwrap();
+    let tx = store.read().unwrap();
+    for id in &before {
+        assert!(
+            tx.exists(scimd::store::Kind::User, id).unwrap(),
+            "user {id}, acknowledged before the backup began, is missing from it"
+        );
+    }
+    let users = tx.count(scimd::store::Kind::User).unwrap() as usize;
+    assert!(users >= before.len());
+    assert!(std::fs::read_to_string(&exported).unwrap().lines().count() > before.len());
+}
+
+// ---- tokens -----------------------------------------------------------------------------
+
+#[test]
+fn token_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 8443);
+    {
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.insert_str(0, "# operator notes stay\n");
+        std::fs::write(&config, text).unwrap();
+    }
+    let issued = ok(&scimd(&[
+        "token",
+        "issue",
+        "--name",
+        "entra",
+        "--config",
+        s(&config),
+    ]));
+    let secret = issued.lines().nth(2).unwrap().trim().to_string();
+    let hash = scimd::auth::sha256_hex(&secret);
+
+    let out = ok(&scimd(&["token", "list", "--config", s(&config)]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{out}");
+    assert!(
+        lines[1].starts_with("test ") && lines[1].contains("unknown"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("entra") && lines[2].contains("Z "),
+        "{out}"
+    );
+    assert!(out.contains("not tracked yet"), "{out}");
+    assert!(!out.contains(&hash) && !out.contains(&secret), "{out}");
+
+    let out = ok(&scimd(&[
+        "token",
+        "revoke",
+        "entra",
+        "--config",
+        s(&config),
+    ]));
+    assert!(out.contains("systemctl reload scimd"), "{out}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(!text.contains(&hash) && !text.contains("entra"), "{text}");
+    assert!(text.starts_with("# operator notes stay\n"), "{text}");
+    ok(&scimd(&["check-config", "--config", s(&config)]));
+
+    let out = scimd(&["token", "revoke", "nope", "--config", s(&config)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text_of(&out).contains("no token named \"nope\""),
+        "{}",
+        text_of(&out)
+    );
+    let out = scimd(&["token", "revoke", "test", "--config", s(&config)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text_of(&out).contains("only token"), "{}", text_of(&out));
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("name = \"test\""));
+}
+
+fn text_of(out: &Output) -> String {
+    text(&out.stderr)
+}
