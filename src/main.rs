@@ -79,6 +79,9 @@ enum Command {
         /// The JSON Lines file, e.g. from `scimd export`.
         file: PathBuf,
     },
+    /// List the audit log, newest first: who changed what, when, through which token
+    /// (works while the server runs).
+    Audit(cli::audit::AuditArgs),
     /// Validate a configuration file and report every problem in it.
     CheckConfig {
         /// The configuration file to check.
@@ -204,6 +207,7 @@ fn run(command: Command, log_format: Option<LogFormat>) -> Result<(), Failure> {
         Command::Db(DbCommand::Restore { at, file }) => cli::db::restore(&at, &file),
         Command::Db(DbCommand::Stats { at }) => cli::db::stats(&at),
         Command::Export { at, file } => cli::transfer::export(&at, &file),
+        Command::Audit(args) => cli::audit::audit(&args),
         Command::Import { at, file } => cli::transfer::import(&at, &file),
         Command::Token(TokenCommand::List { at }) => cli::tokens::list(&at),
         Command::Token(TokenCommand::Revoke { name, at }) => cli::tokens::revoke(&at, &name),

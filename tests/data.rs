@@ -518,6 +518,38 @@ fn backup_while_serving_holds_every_write_acknowledged_before_it() {
     assert!(out.contains("verified OK"), "{out}");
     let exported = dir.path().join("live.jsonl");
     ok(&scimd(&["export", "--config", s(&config), s(&exported)]));
+    // The audit log reads beside the server too: one entry per acknowledged create.
+    let audit = ok(&scimd(&[
+        "audit",
+        "--config",
+        s(&config),
+        "--json",
+        "--limit",
+        "0",
+        "--token",
+        "test",
+    ]));
+    let entries: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for id in &before {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["id"] == id.as_str() && e["operation"] == "create"),
+            "no audit entry for {id}"
+        );
+    }
+    let one = ok(&scimd(&[
+        "audit",
+        "--config",
+        s(&config),
+        "--resource",
+        &before[0],
+    ]));
+    assert_eq!(one.lines().count(), 1, "{one}");
+    assert!(one.contains("create") && one.contains("userName"), "{one}");
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     drop(server);

@@ -8,7 +8,7 @@ use super::{store_failure, StoreLocation};
 use crate::Failure;
 
 /// Opens the store read-only, beside a running server if there is one.
-fn open_read_only(path: &Path) -> Result<ReadOnlyStore, Failure> {
+pub(crate) fn open_read_only(path: &Path) -> Result<ReadOnlyStore, Failure> {
     ReadOnlyStore::open(path).map_err(|e| match e {
         // This scimd's server shares the file with readers; only an exclusive holder (a scimd
         // from before online backup, or another tool) refuses them.

@@ -1,5 +1,6 @@
 //! Command implementations for `scimd`; `main.rs` only parses and dispatches.
 
+pub mod audit;
 pub mod db;
 pub mod tokens;
 pub mod transfer;
