@@ -549,6 +549,13 @@ fn backup_while_serving_holds_every_write_acknowledged_before_it() {
         &before[0],
     ]));
     assert_eq!(one.lines().count(), 1, "{one}");
+    // token list reads each token's last change from the same log.
+    let tokens = ok(&scimd(&["token", "list", "--config", s(&config)]));
+    let row = tokens
+        .lines()
+        .find(|l| l.starts_with("test "))
+        .unwrap_or_default();
+    assert!(row.trim_end().ends_with('Z'), "{tokens}");
     assert!(one.contains("create") && one.contains("userName"), "{one}");
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
@@ -607,7 +614,8 @@ fn token_list_and_revoke() {
         lines[2].starts_with("entra") && lines[2].contains("Z "),
         "{out}"
     );
-    assert!(out.contains("not tracked yet"), "{out}");
+    assert!(out.contains("LAST CHANGE"), "{out}");
+    assert!(out.contains("unknown (no store to read)"), "{out}");
     assert!(!out.contains(&hash) && !out.contains(&secret), "{out}");
 
     let out = ok(&scimd(&[

@@ -29,15 +29,49 @@ pub fn list(at: &StoreLocation) -> Result<(), Failure> {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!("{:width$}  {:20}  LAST USED", "NAME", "CREATED");
+    let names: Vec<&str> = tokens.iter().map(|t| t.name.as_str()).collect();
+    let last = last_changes(at, &names);
+    println!("{:width$}  {:20}  LAST CHANGE", "NAME", "CREATED");
     for t in &tokens {
+        let change = match &last {
+            Some(found) => found
+                .get(&t.name)
+                .map_or("none in the audit log", String::as_str),
+            None => "unknown (no store to read)",
+        };
         println!(
-            "{:width$}  {:20}  not tracked yet",
+            "{:width$}  {:20}  {change}",
             t.name,
             t.created.as_deref().unwrap_or("unknown")
         );
     }
     Ok(())
+}
+
+/// The time of each token's newest audit entry: the last change it made (reads are not
+/// logged). `None` when the store cannot be read, which is not this command's concern.
+fn last_changes(
+    at: &StoreLocation,
+    names: &[&str],
+) -> Option<std::collections::HashMap<String, String>> {
+    let (path, _) = at.existing_store().ok()?;
+    let store = scimd::store::ReadOnlyStore::open(&path).ok()?;
+    let tx = store.read().ok()?;
+    let mut out = std::collections::HashMap::new();
+    let all = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+    // Newest first: the first entry seen for a token is its last change; stop once every
+    // configured token has one, so a long log is not read to its end.
+    tx.audit_in(all, true, &mut |_, e| {
+        if let (Some(tok), Some(time)) = (e["token"].as_str(), e["time"].as_str()) {
+            if names.contains(&tok) {
+                out.entry(tok.to_string())
+                    .or_insert_with(|| time.to_string());
+            }
+        }
+        Ok(out.len() < names.len())
+    })
+    .ok()?;
+    Some(out)
 }
 
 /// `token revoke NAME`: removes the stanza, keeping the rest of the file as it was.
