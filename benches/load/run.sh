@@ -66,6 +66,10 @@ for s in $SCENARIOS; do
         *) die "unknown scenario: $s" ;; esac
 done
 
+[ -n "$OUT" ] || OUT="$ROOT/target/load-results/$(date -u +%Y%m%d-%H%M%S)-${USERS}u.md"
+mkdir -p "$(dirname "$OUT")" || die "cannot create the directory of $OUT"
+OUT="$(cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")"
+
 default_connections() {
     case "$1" in create) echo 64 ;; list) echo 8 ;; *) echo 32 ;; esac
 }
@@ -258,10 +262,6 @@ DB_MB=$(du -m "$WORK/scimd.redb" | cut -f1)
 WARN_TOTAL=$(grep -cE ' (WARN|ERROR) ' "$WORK/server.log" || true)
 
 # --- report ----------------------------------------------------------------------------------
-if [ -z "$OUT" ]; then
-    mkdir -p "$ROOT/target/load-results"
-    OUT="$ROOT/target/load-results/$(date -u +%Y%m%d-%H%M%S)-${USERS}u.md"
-fi
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 GIT_DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+dirty" || true)
 python3 "$HERE/report.py" "$RAW" "$HZ" "$NCPU" >"$WORK/table.md"
