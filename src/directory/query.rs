@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::page::Query;
-use super::plan::{plan, Plan};
+use super::plan::{plan, Access, Plan};
 use super::render::Derive;
 use super::view::stored;
 use super::{from_store, store_kind, Directory};
@@ -153,6 +153,25 @@ impl Directory {
                 ))
             }
         }
+    }
+
+    /// Whether `list` would answer from an index point lookup on Users (Entra's `userName eq`):
+    /// a handful of small records, quick enough to read on an async worker instead of paying a
+    /// hand-off to the blocking pool. Groups are never: a group renders its member list.
+    pub fn is_point_query(&self, kind: ResourceKind, params: &ListParams) -> bool {
+        if kind != ResourceKind::User {
+            return false;
+        }
+        let Some(text) = params
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        else {
+            return false;
+        };
+        // A filter that does not parse is refused by `list` itself, wherever it runs.
+        filter::parse(text).is_ok_and(|f| matches!(plan(&f, kind), Plan::Index(Access::Point(..))))
     }
 
     /// `POST /.search` at the root (RFC 7644 §3.4.3): Users, then Groups, as one paged list.

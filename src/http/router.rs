@@ -272,7 +272,13 @@ async fn dispatch(
                     sort_order: query.get("sortOrder").map(str::to_string),
                     cursor: query.get("cursor").map(str::to_string),
                 };
-                let list = blocking(move || dir.list(kind, &params)).await?;
+                // Point lookups run inline: the blocking pool's hand-off costs more than the
+                // read (benches/load, docs/PERFORMANCE.md).
+                let list = if dir.is_point_query(kind, &params) {
+                    dir.list(kind, &params)?
+                } else {
+                    blocking(move || dir.list(kind, &params)).await?
+                };
                 Ok(respond::json(200, &list))
             }
             Method::POST => {
@@ -320,8 +326,8 @@ async fn resource(
             if kind == ResourceKind::Group {
                 return get_group(dir, streams, id, attrs, excl, if_none_match).await;
             }
-            let (v, version) =
-                blocking(move || dir.get(kind, &id, attrs.as_deref(), excl.as_deref())).await?;
+            // One record and its group list: read inline, like a point lookup.
+            let (v, version) = dir.get(kind, &id, attrs.as_deref(), excl.as_deref())?;
             Ok(versioned(
                 respond::json(200, &v),
                 version.as_deref(),
