@@ -235,11 +235,16 @@ fn db_verify(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<()
             store_path.display()
         )));
     }
-    let store =
-        scimd::store::Store::open(&store_path).map_err(|e| Failure::Runtime(e.to_string()))?;
-    let report = store
-        .verify()
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    // Stopped: open as the writer, which also repairs a file left by a crash. Running: the
+    // server holds the writer, so check one snapshot through a read-only handle beside it.
+    let report = match scimd::store::Store::open(&store_path) {
+        Ok(store) => store.verify(),
+        Err(scimd::store::StoreError::AlreadyOpen { .. }) => {
+            scimd::store::ReadOnlyStore::open(&store_path).and_then(|s| s.verify())
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(|e| Failure::Runtime(e.to_string()))?;
     println!(
         "{}: {} users, {} groups, {} index entries, {} membership edges",
         store_path.display(),

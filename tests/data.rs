@@ -549,6 +549,9 @@ fn backup_while_serving_holds_every_write_acknowledged_before_it() {
         &before[0],
     ]));
     assert_eq!(one.lines().count(), 1, "{one}");
+    // db verify checks a snapshot beside the running server.
+    let live_verify = ok(&scimd(&["db", "verify", "--config", s(&config)]));
+    assert!(live_verify.contains("OK"), "{live_verify}");
     // token list reads each token's last change from the same log.
     let tokens = ok(&scimd(&["token", "list", "--config", s(&config)]));
     let row = tokens

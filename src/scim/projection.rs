@@ -39,8 +39,12 @@ impl Projection {
                 .filter_map(|t| parse_item(reg, kind, t))
                 .collect()
         };
+        // Names that resolve to nothing for this type leave an empty list, which returns only
+        // the always-returned attributes: asking a root search for `userName` must not return
+        // whole Groups. Only an `attributes` with no names at all means "no projection".
+        let named = |s: &&str| s.split(',').any(|t| !t.trim().is_empty());
         Ok(Projection {
-            include: attributes.map(list).filter(|l: &Vec<Item>| !l.is_empty()),
+            include: attributes.filter(named).map(list),
             exclude: excluded.map(list).unwrap_or_default(),
         })
     }

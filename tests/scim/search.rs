@@ -83,3 +83,33 @@ async fn search_at_the_root_pages_across_users_then_groups() {
         .assert_error(400, Some("invalidFilter"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn root_search_attributes_that_one_type_lacks_return_only_its_id() {
+    let s = TestServer::start().await;
+    s.user("ann@x").await;
+    s.group("Sales").await;
+    let r = s
+        .post(
+            "/.search",
+            json!({"schemas": [SEARCH], "attributes": ["userName"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let all = r.body["Resources"].as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["userName"], "ann@x");
+    let group = &all[1];
+    assert!(group["id"].is_string(), "{group}");
+    assert!(
+        group.get("displayName").is_none(),
+        "a Group has no userName to return: {group}"
+    );
+    // A type-specific list with only unknown names does the same.
+    let r = s.get("/Groups?attributes=nosuch").await;
+    assert!(
+        r.body["Resources"][0].get("displayName").is_none(),
+        "{}",
+        r.body
+    );
+}
