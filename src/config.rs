@@ -126,7 +126,8 @@ impl fmt::Debug for TokenSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSettings")
             .field("name", &self.name)
-            .field("sha256", &hex::encode(self.sha256))
+            // Not even the hash: a Debug print of a Config must be safe to log.
+            .field("sha256", &"[redacted]")
             .finish()
     }
 }

@@ -81,7 +81,8 @@ fn line(e: &Value) -> String {
             what.push(format!("{name}={v}"));
         }
     }
-    format!(
+    // Attribute values come from clients: no control characters reach the terminal.
+    let line = format!(
         "{}  {:<16} {:<8} {:<5} {}  {}  request {}",
         s("time"),
         s("token"),
@@ -90,5 +91,6 @@ fn line(e: &Value) -> String {
         s("id"),
         what.join(", "),
         s("requestId"),
-    )
+    );
+    line.chars().filter(|c| !c.is_control()).collect()
 }

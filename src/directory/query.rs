@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::page::Query;
-use super::plan::{plan, Access, Plan};
+use super::plan::{plan, Access, Indexed, Plan};
 use super::render::Derive;
 use super::view::stored;
 use super::{from_store, store_kind, Directory};
@@ -170,8 +170,14 @@ impl Directory {
         else {
             return false;
         };
-        // A filter that does not parse is refused by `list` itself, wherever it runs.
-        filter::parse(text).is_ok_and(|f| matches!(plan(&f, kind), Plan::Index(Access::Point(..))))
+        // A filter that does not parse is refused by `list` itself, wherever it runs. Only the
+        // unique keys: `externalId eq` may match any number of users.
+        filter::parse(text).is_ok_and(|f| {
+            matches!(
+                plan(&f, kind),
+                Plan::Index(Access::Point(Indexed::UserName | Indexed::Id, _))
+            )
+        })
     }
 
     /// `POST /.search` at the root (RFC 7644 §3.4.3): Users, then Groups, as one paged list.

@@ -124,22 +124,15 @@ pub fn export(
     Ok(counts)
 }
 
-/// Removes `returned: never` attributes, core and extension. None is stored today; this keeps
-/// any that an older version stored out of the file.
+/// Removes core `returned: never` attributes (password), which are never stored today; this
+/// keeps any an older version stored out of the file. Declared extension attributes that are
+/// never *returned* but are stored (a readWrite PIN) stay: an export is a migration, and
+/// dropping them would lose data silently. The file is owner-only.
 fn strip_never(reg: &Registry, kind: ResourceKind, doc: &mut Value) {
     let Value::Object(obj) = doc else { return };
     for attr in reg.top_level(kind) {
         if attr.returned == Returned::Never {
             obj.remove(&attr.name);
-        }
-    }
-    for (schema, _) in reg.extensions(kind) {
-        if let Some(Value::Object(ext)) = obj.get_mut(&schema.id) {
-            for attr in &schema.attributes {
-                if attr.returned == Returned::Never {
-                    ext.remove(&attr.name);
-                }
-            }
         }
     }
 }

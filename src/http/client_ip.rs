@@ -84,6 +84,12 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<String> {
         .iter()
         .flat_map(|v| split_list(v.as_bytes()))
         .collect();
+    let has_forwarded = headers.contains_key(http::header::FORWARDED);
+    if !xff.is_empty() && has_forwarded {
+        // Both: one was written by the proxy, the other may come from the client, and nothing
+        // says which. Trust neither; the trusted peer itself is the answer.
+        return Vec::new();
+    }
     if !xff.is_empty() {
         return xff;
     }
@@ -319,11 +325,12 @@ mod tests {
                 "{value}"
             );
         }
-        // X-Forwarded-For wins when both are present (what gateways commonly set).
+        // Both present: the proxy wrote one and the client may have sent the other, so
+        // neither is believed and the trusted peer is the answer (no spoofing either way).
         let h = headers(&[
             ("forwarded", "for=192.0.2.1"),
             ("x-forwarded-for", "198.51.100.99"),
         ]);
-        assert_eq!(client_ip(ip("10.0.0.2"), &h, &trusted), ip("198.51.100.99"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &h, &trusted), ip("10.0.0.2"));
     }
 }

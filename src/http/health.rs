@@ -21,11 +21,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One write probe at a time: probes arrive unauthenticated, so many of them must not each
 /// hold a blocking thread waiting for redb's single writer.
-pub struct Probe(Semaphore);
+pub struct Probe(Arc<Semaphore>);
 
 impl Probe {
     pub fn new() -> Probe {
-        Probe(Semaphore::new(1))
+        Probe(Arc::new(Semaphore::new(1)))
     }
 }
 
@@ -67,13 +67,20 @@ pub async fn respond<B>(
 
 async fn check_store(dir: &Arc<Directory>, probe: &Probe) -> Result<(), String> {
     let attempt = async {
-        let _permit = probe
+        // The permit travels into the blocking closure: a probe that times out below still
+        // holds it until its write attempt ends, so stuck probes cannot pile up threads.
+        let permit = probe
             .0
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| "the server is shutting down".to_string())?;
         let dir = dir.clone();
-        match tokio::task::spawn_blocking(move || dir.probe_write()).await {
+        let probe_write = move || {
+            let _permit = permit;
+            dir.probe_write()
+        };
+        match tokio::task::spawn_blocking(probe_write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("the store cannot take writes: {e}")),
             Err(_) => Err("the store check did not complete".to_string()),

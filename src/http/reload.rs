@@ -145,6 +145,12 @@ fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str> {
     if started.storage.path != new.storage.path {
         keys.push("storage.path");
     }
+    if started.storage.audit_retention_days != new.storage.audit_retention_days {
+        keys.push("storage.audit_retention_days");
+    }
+    if started.metrics != new.metrics {
+        keys.push("metrics");
+    }
     if started.tls.is_some() != new.tls.is_some() {
         keys.push("tls (turning TLS on or off)");
     }

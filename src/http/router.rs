@@ -502,7 +502,12 @@ pub(super) async fn blocking<T: Send + 'static>(
 ) -> Result<T, ScimError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         tracing::error!(error = %e, "directory task failed");
-        ScimError::internal("the request could not be completed; nothing was acknowledged")
+        // A panic may come after the commit: the outcome is unknown, and the client should read
+        // before it retries a create.
+        ScimError::internal(
+            "the request failed inside the server; its outcome is unknown: read the resource \
+             before retrying",
+        )
     })?
 }
 

@@ -388,6 +388,25 @@ pub fn restore(from: &Path, live: &Path) -> Result<Restored, StoreError> {
     let _ = std::fs::remove_file(&staged);
     let report = backup.backup_to(&staged)?;
     drop(backup);
+    // The service runs as its own user: a restore run as root must not leave it a file it
+    // cannot open. The copy takes the owner and mode of the file it replaces.
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(live) {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::fs::PermissionsExt;
+        let owned =
+            std::os::unix::fs::chown(&staged, Some(meta.uid()), Some(meta.gid())).and_then(|()| {
+                std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(meta.mode()))
+            });
+        if let Err(e) = owned {
+            let _ = std::fs::remove_file(&staged);
+            return Err(io_error(
+                &staged,
+                "cannot give the restored copy the store's owner",
+                e,
+            ));
+        }
+    }
     let previous = match &held {
         Some(_) => {
             let stamp = time::OffsetDateTime::now_utc()
