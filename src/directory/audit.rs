@@ -97,6 +97,8 @@ pub(crate) struct Change<'a> {
     pub old: Option<&'a Value>,
     pub new: Option<&'a Value>,
     pub members: Option<&'a MemberDelta>,
+    /// A deleted resource's groups: it left them with it.
+    pub left_groups: Option<&'a [String]>,
 }
 
 /// A filter for [`Directory::audit`].
@@ -151,6 +153,11 @@ impl Directory {
             let diff = changes(&self.reg, change.kind, change.old, change.new);
             entry.insert("changes".into(), Value::Object(diff));
         }
+        if let Some(left) = change.left_groups.filter(|l| !l.is_empty()) {
+            let listed: Vec<&String> = left.iter().take(MAX_LISTED_MEMBERS).collect();
+            entry.insert("leftGroups".into(), json!(listed));
+            entry.insert("leftGroupsCount".into(), json!(left.len()));
+        }
         if let Some(m) = change.members.filter(|m| !m.is_empty()) {
             entry.insert("members".into(), m.to_json());
         }
@@ -204,10 +211,7 @@ pub fn query_audit(tx: &ReadTx, q: &AuditQuery) -> Result<Vec<Value>, ScimError>
     let mut out = Vec::new();
     let field = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
     tx.audit_in((lower, upper), true, &mut |_, e| {
-        let keep = q
-            .resource
-            .as_ref()
-            .is_none_or(|r| field(&e, "id").as_ref() == Some(r))
+        let keep = q.resource.as_ref().is_none_or(|r| concerns(&e, r))
             && q.token
                 .as_ref()
                 .is_none_or(|t| field(&e, "token").as_ref() == Some(t));
@@ -218,4 +222,17 @@ pub fn query_audit(tx: &ReadTx, q: &AuditQuery) -> Result<Vec<Value>, ScimError>
     })
     .map_err(from_store)?;
     Ok(out)
+}
+
+/// Whether entry `e` is about resource `r`: its subject, or a member it added or removed, or a
+/// group a deleted resource left — so one user's history includes its group changes.
+fn concerns(e: &Value, r: &str) -> bool {
+    let listed = |v: Option<&Value>| {
+        v.and_then(Value::as_array)
+            .is_some_and(|ids| ids.iter().any(|x| x.as_str() == Some(r)))
+    };
+    e.get("id").and_then(Value::as_str) == Some(r)
+        || listed(e.get("leftGroups"))
+        || listed(e.get("members").and_then(|m| m.get("added")))
+        || listed(e.get("members").and_then(|m| m.get("removed")))
 }

@@ -342,6 +342,7 @@ impl Directory {
                 old: None,
                 new: Some(&doc),
                 members: None,
+                left_groups: None,
             };
             self.record(tx, &Actor::local("import"), change)
                 .map_err(TransferError::from)?;
@@ -414,6 +415,7 @@ impl Directory {
                         old: None,
                         new: None,
                         members: Some(&delta),
+                        left_groups: None,
                     };
                     self.record(tx, &Actor::local("import"), change)
                         .map_err(TransferError::from)?;

@@ -190,6 +190,7 @@ impl Directory {
             old: None,
             new: Some(&new.doc),
             members: Some(&delta),
+            left_groups: None,
         };
         self.record(tx, actor, change)
     }
@@ -361,6 +362,7 @@ impl Directory {
             old: Some(&old),
             new: Some(&doc),
             members: Some(delta),
+            left_groups: None,
         };
         self.record(tx, actor, change)?;
         Ok(doc)
@@ -380,6 +382,13 @@ impl Directory {
                     return Err(DirError(not_found(kind, id)));
                 };
                 check_precondition(&old, if_match)?;
+                // What the delete takes with it, for the audit entry: the groups it was in
+                // and, for a group, how many members it had (counted, not listed).
+                let left = tx.groups_of(id)?;
+                let had = MemberDelta {
+                    removed_count: tx.member_count(id)?,
+                    ..MemberDelta::default()
+                };
                 tx.delete(store_kind(kind), id)?;
                 let change = Change {
                     op: Op::Delete,
@@ -387,7 +396,8 @@ impl Directory {
                     id,
                     old: Some(&old),
                     new: None,
-                    members: None,
+                    members: Some(&had),
+                    left_groups: Some(&left),
                 };
                 self.record(tx, actor, change)
             })

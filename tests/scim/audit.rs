@@ -176,3 +176,27 @@ async fn time_bounds_and_retention() {
     assert_eq!(dir.purge_audit(0).unwrap(), 1);
     assert!(dir.audit(&AuditQuery::default()).unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_deleted_user_names_the_groups_it_left_and_their_history_shows_it() {
+    let s = TestServer::start().await;
+    let u = s.user("leaver").await;
+    let g = s.group("Team").await;
+    let add = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": u}]}]});
+    assert_eq!(s.patch(&format!("/Groups/{g}"), add).await.status, 204);
+    assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
+    let group_history = AuditQuery {
+        resource: Some(g.clone()),
+        ..AuditQuery::default()
+    };
+    let log = audit_of(s, group_history).await;
+    let ops: Vec<&str> = log
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["create", "patch", "delete"], "{log:#?}");
+    let delete = &log[2];
+    assert_eq!(delete["id"], u.as_str());
+    assert_eq!(delete["leftGroups"], json!([g]));
+    assert_eq!(delete["leftGroupsCount"], 1);
+}
