@@ -110,6 +110,16 @@ pub fn append_token_to_file(
     sha256_hex: &str,
     comment: &[&str],
 ) -> Result<(), ConfigError> {
+    edit_file(path, |text| append_token(text, name, sha256_hex, comment))
+}
+
+/// Rewrites a configuration file through `edit`, atomically, keeping its mode and (when
+/// permitted) owner; a symbolic link is followed and its target edited. Shared by every
+/// command that changes the `[[tokens]]`, so they keep files the same way.
+pub(super) fn edit_file(
+    path: &Path,
+    edit: impl FnOnce(&str) -> Result<String, Problem>,
+) -> Result<(), ConfigError> {
     let io_problem = |what: &str, e: std::io::Error| {
         ConfigError::one(
             path,
@@ -123,8 +133,7 @@ pub fn append_token_to_file(
     let target = std::fs::canonicalize(path).map_err(|e| io_problem("find", e))?;
     let text = std::fs::read_to_string(&target).map_err(|e| io_problem("read", e))?;
     let meta = std::fs::metadata(&target).map_err(|e| io_problem("read", e))?;
-    let updated =
-        append_token(&text, name, sha256_hex, comment).map_err(|p| ConfigError::one(path, p))?;
+    let updated = edit(&text).map_err(|p| ConfigError::one(path, p))?;
     #[cfg(unix)]
     let (mode, owner) = {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -129,35 +129,7 @@ fn no_such_token(name: &str, names: &[&str]) -> Problem {
 /// [`remove_token`] on a file, replaced atomically with its mode and (when permitted) owner
 /// kept. A symbolic link is followed and its target edited.
 pub fn remove_token_from_file(path: &Path, name: &str) -> Result<(), ConfigError> {
-    let io_problem = |what: &str, e: std::io::Error| {
-        ConfigError::one(
-            path,
-            Problem::new(
-                "",
-                format!("cannot {what} the file: {e}"),
-                "check the path and permissions",
-            ),
-        )
-    };
-    let target = std::fs::canonicalize(path).map_err(|e| io_problem("find", e))?;
-    let text = std::fs::read_to_string(&target).map_err(|e| io_problem("read", e))?;
-    let meta = std::fs::metadata(&target).map_err(|e| io_problem("read", e))?;
-    let updated = remove_token(&text, name).map_err(|p| ConfigError::one(path, p))?;
-    #[cfg(unix)]
-    let (mode, owner) = {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        (
-            meta.permissions().mode() & 0o7777,
-            Some((meta.uid(), meta.gid())),
-        )
-    };
-    #[cfg(not(unix))]
-    let (mode, owner) = {
-        let _ = &meta;
-        (0o644, None)
-    };
-    crate::tls::write_atomically_io(&target, updated.as_bytes(), mode, owner)
-        .map_err(|e| io_problem("write", e))
+    super::edit::edit_file(path, |text| remove_token(text, name))
 }
 
 #[cfg(test)]

@@ -15,23 +15,7 @@ use crate::scim::resource::meta_str;
 use crate::scim::sort::SortSpec;
 use crate::scim::{ResourceKind, ScimError};
 
-/// Query parameters of a list request (RFC 7644 §3.4.2).
-#[derive(Debug, Clone, Default)]
-pub struct ListParams {
-    pub filter: Option<String>,
-    /// 1-based; values below 1 are read as 1 (RFC 7644 §3.4.2.4).
-    pub start_index: Option<i64>,
-    /// Negative is read as 0; above the maximum is clamped to it.
-    pub count: Option<i64>,
-    pub attributes: Option<String>,
-    pub excluded_attributes: Option<String>,
-    /// `sortBy` (RFC 7644 §3.4.2.3): an attribute path.
-    pub sort_by: Option<String>,
-    /// `sortOrder`: `ascending` (default) or `descending`.
-    pub sort_order: Option<String>,
-    /// `cursor` (RFC 9865): `Some("")` asks for the first page of a cursor walk.
-    pub cursor: Option<String>,
-}
+pub use crate::scim::search::ListParams;
 
 impl Directory {
     /// GET by id: the resource and its `meta.version` (for `ETag`, whatever the projection).

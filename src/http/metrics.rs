@@ -156,25 +156,10 @@ async fn run(listener: TcpListener, registry: Arc<Registry>, mut shutdown: onesh
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((permit, stream, peer)) =
+        super::server::accept_next(&listener, &permits, &mut shutdown, "metrics: accept failed")
+            .await
+    {
         // Reap finished connections so the set does not grow with every scrape.
         while connections.try_join_next().is_some() {}
         let registry = registry.clone();

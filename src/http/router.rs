@@ -16,7 +16,6 @@ use crate::metrics::AuthFailure;
 use crate::scim::bulk;
 use crate::scim::discovery::{self, Capabilities};
 use crate::scim::resource::etag_matches;
-use crate::scim::search::SearchRequest;
 use crate::scim::{ResourceKind, ScimError};
 
 /// Everything a request needs, shared by all connections.
@@ -213,17 +212,7 @@ async fn dispatch(
                 return Ok(respond::method_not_allowed(&method, &full_path, "POST"));
             }
             let body = json_body(parts, body).await?;
-            let search = SearchRequest::parse(&body)?;
-            let params = ListParams {
-                filter: search.filter,
-                start_index: search.start_index,
-                count: search.count,
-                attributes: search.attributes,
-                excluded_attributes: search.excluded_attributes,
-                sort_by: search.sort_by,
-                sort_order: search.sort_order,
-                cursor: search.cursor,
-            };
+            let params = ListParams::from_search(&body)?;
             let list = blocking(move || match kind {
                 Some(k) => dir.list(k, &params),
                 None => dir.search_all(&params),

@@ -10,8 +10,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use arc_swap::ArcSwap;
@@ -84,26 +84,9 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let builders = Arc::new(Builders::new());
     tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((permit, stream, peer)) =
+        accept_next(&listener, &permits, &mut shutdown, "accept failed").await
+    {
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let edge = edge.clone();
@@ -212,5 +195,32 @@ async fn serve_watched<E: std::fmt::Display>(
     };
     if let Err(e) = outcome {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Waits for a connection slot, then for the next connection; `None` once `shutdown` completes
+/// or the slots are closed. Shared by the SCIM and the metrics listeners.
+pub(super) async fn accept_next<S: Future + Unpin>(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+    shutdown: &mut S,
+    failed: &str,
+) -> Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)> {
+    let permit = tokio::select! {
+        _ = &mut *shutdown => return None,
+        p = permits.clone().acquire_owned() => p.ok()?,
+    };
+    loop {
+        tokio::select! {
+            _ = &mut *shutdown => return None,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => return Some((permit, stream, peer)),
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "{failed}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
     }
 }

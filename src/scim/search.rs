@@ -1,4 +1,5 @@
-//! The body of `POST …/.search` (RFC 7644 §3.4.3): the query parameters of a GET, as JSON.
+//! The parameters of a list request (RFC 7644 §3.4.2), from a GET's query string or from the
+//! body of `POST …/.search` (§3.4.3), which carries the same parameters as JSON.
 
 use serde_json::Value;
 
@@ -6,16 +7,22 @@ use super::error::ScimError;
 
 pub const URN_SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
-/// A search request, with attribute lists joined the way the query string carries them.
+/// Query parameters of a list request, with attribute lists joined the way the query string
+/// carries them.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SearchRequest {
+pub struct ListParams {
     pub filter: Option<String>,
+    /// 1-based; values below 1 are read as 1 (RFC 7644 §3.4.2.4).
     pub start_index: Option<i64>,
+    /// Negative is read as 0; above the maximum is clamped to it.
     pub count: Option<i64>,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
+    /// `sortBy` (RFC 7644 §3.4.2.3): an attribute path.
     pub sort_by: Option<String>,
+    /// `sortOrder`: `ascending` (default) or `descending`.
     pub sort_order: Option<String>,
+    /// `cursor` (RFC 9865): `Some("")` asks for the first page of a cursor walk.
     pub cursor: Option<String>,
 }
 
@@ -76,9 +83,9 @@ fn int(o: &serde_json::Map<String, Value>, name: &str) -> Result<Option<i64>, Sc
     }
 }
 
-impl SearchRequest {
+impl ListParams {
     /// Reads a SearchRequest body. Unknown members are ignored, as unknown query parameters are.
-    pub fn parse(body: &Value) -> Result<SearchRequest, ScimError> {
+    pub fn from_search(body: &Value) -> Result<ListParams, ScimError> {
         let Value::Object(o) = body else {
             return Err(ScimError::invalid_syntax(
                 "a .search body is a JSON object (urn:ietf:params:scim:api:messages:2.0:SearchRequest)",
@@ -89,7 +96,7 @@ impl SearchRequest {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(ScimError::invalid_filter("\"filter\" must be a string")),
         };
-        Ok(SearchRequest {
+        Ok(ListParams {
             filter,
             start_index: int(o, "startIndex")?,
             count: int(o, "count")?,
@@ -109,7 +116,7 @@ mod tests {
 
     #[test]
     fn reads_the_rfc_example_and_refuses_wrong_types() {
-        let r = SearchRequest::parse(&json!({
+        let r = ListParams::from_search(&json!({
             "schemas": [URN_SEARCH_REQUEST],
             "attributes": ["displayName", "userName"],
             "filter": "displayName sw \"smith\"",
@@ -119,12 +126,12 @@ mod tests {
         assert_eq!(r.attributes.as_deref(), Some("displayName,userName"));
         assert_eq!(r.filter.as_deref(), Some("displayName sw \"smith\""));
         assert_eq!((r.start_index, r.count), (Some(1), Some(10)));
-        assert!(SearchRequest::parse(&json!({"count": "x"})).is_err());
-        assert!(SearchRequest::parse(&json!({"filter": 3})).is_err());
-        assert!(SearchRequest::parse(&json!([1])).is_err());
+        assert!(ListParams::from_search(&json!({"count": "x"})).is_err());
+        assert!(ListParams::from_search(&json!({"filter": 3})).is_err());
+        assert!(ListParams::from_search(&json!([1])).is_err());
         assert_eq!(
-            SearchRequest::parse(&json!({})).unwrap(),
-            SearchRequest::default()
+            ListParams::from_search(&json!({})).unwrap(),
+            ListParams::default()
         );
     }
 }
