@@ -77,6 +77,7 @@ async fn measure(members: usize) -> Result<String, Box<dyn std::error::Error>> {
         vec![TokenSettings {
             name: "bench".into(),
             sha256,
+            ..TokenSettings::default()
         }],
         cert.clone(),
         key,

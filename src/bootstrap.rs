@@ -104,6 +104,7 @@ pub fn embedded_default(data_dir: &Path) -> Result<(Config, Bootstrap), Bootstra
         let token = TokenSettings {
             name: DEFAULT_TOKEN_NAME.to_string(),
             sha256: hash_bytes(&secret),
+            ..TokenSettings::default()
         };
         write_token_file(&tokens_path, &token)?;
         (vec![token], Some(secret))

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod auth;
 mod edit;
 mod extensions;
 mod metrics;
@@ -18,7 +19,11 @@ mod tests;
 mod token_file;
 mod validate;
 
-pub use edit::{append_token, append_token_to_file};
+pub use auth::{parse_expiry, AuthSettings};
+pub use edit::{
+    access_keys, append_token, append_token_to_file, append_token_to_file_with, append_token_with,
+    NewToken,
+};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
 pub use metrics::MetricsSettings;
 pub use token_file::{list_tokens, remove_token, remove_token_from_file, TokenEntry};
@@ -52,6 +57,8 @@ pub struct Config {
     pub metrics: Option<MetricsSettings>,
     /// `[log]`: how log lines are written.
     pub log: LogSettings,
+    /// `[auth]`: failed-authentication throttling.
+    pub auth: AuthSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -115,11 +122,31 @@ pub struct StorageSettings {
 /// How long the audit log is kept unless configured: a year covers most review cycles.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
-/// A configured bearer token: its name (used in logs) and the SHA-256 of its secret.
+/// A configured bearer token: its name (used in logs) and the SHA-256 of its secret, and what
+/// it may do.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenSettings {
     pub name: String,
     pub sha256: [u8; 32],
+    /// `scopes`; every scope unless configured.
+    pub scopes: crate::auth::Scopes,
+    /// `expires_at`; `None`: never.
+    pub expires_at: Option<time::OffsetDateTime>,
+    /// `requests_per_second` and `burst`; `None`: unlimited (the default).
+    pub rate_limit: Option<crate::auth::RateLimit>,
+}
+
+impl Default for TokenSettings {
+    /// No name and a zero hash (to be filled in), every scope, no expiry, no rate limit.
+    fn default() -> Self {
+        TokenSettings {
+            name: String::new(),
+            sha256: [0; 32],
+            scopes: crate::auth::Scopes::all(),
+            expires_at: None,
+            rate_limit: None,
+        }
+    }
 }
 
 impl fmt::Debug for TokenSettings {
@@ -128,6 +155,9 @@ impl fmt::Debug for TokenSettings {
             .field("name", &self.name)
             // Not even the hash: a Debug print of a Config must be safe to log.
             .field("sha256", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -212,6 +242,7 @@ struct RawConfig {
     extensions: Vec<extensions::RawExtension>,
     metrics: Option<metrics::RawMetrics>,
     log: Option<RawLog>,
+    auth: Option<auth::RawAuth>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -249,6 +280,11 @@ struct RawStorage {
 struct RawToken {
     name: Option<String>,
     sha256: Option<String>,
+    scopes: Option<Vec<String>>,
+    /// A TOML datetime or an RFC 3339 string: both are natural to write.
+    expires_at: Option<toml::Value>,
+    requests_per_second: Option<i64>,
+    burst: Option<i64>,
 }
 
 /// A file holding only `[[tokens]]` stanzas (the embedded default's `tokens.toml`).
@@ -316,6 +352,7 @@ impl Config {
             metrics::validate_metrics(m, server_listen, &mut problems)
         });
         let log = validate_log(raw.log, &mut problems);
+        let auth = auth::validate_auth(raw.auth, &mut problems);
         if raw.tokens.is_empty() {
             problems.push(Problem::new(
                 "tokens",
@@ -336,6 +373,7 @@ impl Config {
                 extensions,
                 metrics,
                 log,
+                auth,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -370,6 +408,7 @@ impl Config {
             extensions: Vec::new(),
             metrics: None,
             log: LogSettings::default(),
+            auth: AuthSettings::default(),
             source: None,
         }
     }

@@ -100,6 +100,8 @@ enum TokenCommand {
         /// Append the stanza to this configuration file (comments and layout are kept).
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        access: cli::tokens::IssueAccess,
     },
     /// Read a secret from stdin and print its SHA-256, the value of a stanza's `sha256`.
     Hash,
@@ -195,8 +197,13 @@ fn main() -> ExitCode {
 fn run(command: Command, log_format: Option<LogFormat>) -> Result<(), Failure> {
     match command {
         Command::Serve { config, data_dir } => serve(config.as_deref(), data_dir, log_format),
-        Command::Token(TokenCommand::Issue { name, config }) => {
-            token_issue(&name, config.as_deref())
+        Command::Token(TokenCommand::Issue {
+            name,
+            config,
+            access,
+        }) => {
+            let access = access.resolve()?;
+            token_issue(&name, config.as_deref(), &access)
         }
         Command::Token(TokenCommand::Hash) => token_hash(),
         Command::CheckConfig { config } => check_config(&config),
@@ -481,7 +488,11 @@ fn banner(config: &Config, boot: Option<&Bootstrap>) -> String {
 // ---------------------------------------------------------------------------------------------
 // token issue / token hash
 
-fn token_issue(name: &str, config_path: Option<&Path>) -> Result<(), Failure> {
+fn token_issue(
+    name: &str,
+    config_path: Option<&Path>,
+    access: &config::NewToken,
+) -> Result<(), Failure> {
     config::check_token_name(name)
         .map_err(|p| Failure::Config(format!("--name {name:?}: {} ({})", p.message, p.hint)))?;
     let secret = auth::generate_secret().map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -496,7 +507,7 @@ fn token_issue(name: &str, config_path: Option<&Path>) -> Result<(), Failure> {
             .format(&time::format_description::well_known::Rfc3339)
             .map(|t| format!("token {name:?} issued {t} by `scimd token issue`"))
             .unwrap_or_else(|_| format!("token {name:?} issued by `scimd token issue`"));
-        config::append_token_to_file(path, name, &hash, &[issued.as_str()])
+        config::append_token_to_file_with(path, name, &hash, access, &[issued.as_str()])
             .map_err(|e| Failure::config_error(&e))?;
     }
 
@@ -523,6 +534,9 @@ fn token_issue(name: &str, config_path: Option<&Path>) -> Result<(), Failure> {
     let _ = writeln!(out, "[[tokens]]");
     let _ = writeln!(out, "name = \"{name}\"");
     let _ = writeln!(out, "sha256 = \"{hash}\"");
+    for (key, value) in config::access_keys(access) {
+        let _ = writeln!(out, "{key} = {}", value.to_string().trim());
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -572,6 +586,7 @@ fn check_config(path: &Path) -> Result<(), Failure> {
         if n == 1 { "" } else { "s" },
         config.storage.path.display()
     );
+    cli::tokens::warn_expired(&config.tokens);
     if config.plain_http_on_public_address() {
         eprintln!(
             "scimd: warning: plain HTTP on {}, which other hosts can reach: put a TLS-terminating \

@@ -51,20 +51,33 @@ pub enum AuthFailure {
     Malformed,
     /// A token was presented that matches no configured token.
     UnknownToken,
+    /// A configured token was presented after its `expires_at`.
+    ExpiredToken,
+    /// A valid token lacks the scope the request needs (an authorization failure, 403).
+    InsufficientScope,
+    /// The client's address is blocked after too many failures; no token was checked.
+    Throttled,
 }
 
 impl AuthFailure {
-    const ALL: [AuthFailure; 3] = [
+    const ALL: [AuthFailure; 6] = [
         AuthFailure::MissingHeader,
         AuthFailure::Malformed,
         AuthFailure::UnknownToken,
+        AuthFailure::ExpiredToken,
+        AuthFailure::InsufficientScope,
+        AuthFailure::Throttled,
     ];
 
-    fn label(self) -> &'static str {
+    /// The metric label, also the `reason` in log lines.
+    pub fn label(self) -> &'static str {
         match self {
             AuthFailure::MissingHeader => "missing_header",
             AuthFailure::Malformed => "malformed",
             AuthFailure::UnknownToken => "unknown_token",
+            AuthFailure::ExpiredToken => "expired_token",
+            AuthFailure::InsufficientScope => "insufficient_scope",
+            AuthFailure::Throttled => "throttled",
         }
     }
 }

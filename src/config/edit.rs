@@ -8,19 +8,47 @@ use std::path::Path;
 
 use super::{check_token_name, line_column, parse_token_hash, ConfigError, Problem};
 
-/// Returns `document` with a `[[tokens]]` stanza for `name` and `sha256_hex` appended, preceded
-/// by the comment lines in `comment` (each without `#`). Everything else in the document,
-/// comments and formatting included, is kept as it was.
-///
-/// Refuses a document that is not TOML, one whose `tokens` is not written as `[[tokens]]`
-/// tables, and a `name` that is already taken.
+/// What `token issue` may set on a new token beyond its name and hash; the default is what a
+/// stanza without these keys means (every scope, no expiry, no rate limit).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewToken {
+    /// Written only when it is not every scope.
+    pub scopes: crate::auth::Scopes,
+    pub expires_at: Option<time::OffsetDateTime>,
+    pub requests_per_second: Option<u32>,
+}
+
+/// [`append_token_with`] for a token with the default access.
 pub fn append_token(
     document: &str,
     name: &str,
     sha256_hex: &str,
     comment: &[&str],
 ) -> Result<String, Problem> {
+    append_token_with(document, name, sha256_hex, &NewToken::default(), comment)
+}
+
+/// Returns `document` with a `[[tokens]]` stanza for `name` and `sha256_hex` appended, preceded
+/// by the comment lines in `comment` (each without `#`). Everything else in the document,
+/// comments and formatting included, is kept as it was.
+///
+/// Refuses a document that is not TOML, one whose `tokens` is not written as `[[tokens]]`
+/// tables, and a `name` that is already taken.
+pub fn append_token_with(
+    document: &str,
+    name: &str,
+    sha256_hex: &str,
+    access: &NewToken,
+    comment: &[&str],
+) -> Result<String, Problem> {
     check_token_name(name)?;
+    if access.scopes.is_empty() {
+        return Err(Problem::new(
+            "scopes",
+            "no scope given, so the token could do nothing",
+            "give --scope read, --scope write, or both",
+        ));
+    }
     parse_token_hash(sha256_hex)?;
     let doc: toml_edit::DocumentMut = document.parse().map_err(|e: toml_edit::TomlError| {
         let position = e
@@ -65,6 +93,9 @@ pub fn append_token(
     let mut table = toml_edit::Table::new();
     table.insert("name", toml_edit::value(name));
     table.insert("sha256", toml_edit::value(sha256_hex));
+    for (key, value) in access_keys(access) {
+        table.insert(key, value);
+    }
     let mut new_tokens = toml_edit::ArrayOfTables::new();
     new_tokens.push(table);
     stanza.insert("tokens", toml_edit::Item::ArrayOfTables(new_tokens));
@@ -102,6 +133,22 @@ pub fn append_token(
     Ok(out)
 }
 
+/// The stanza keys for `access`, in the order they are written; none for the default.
+pub fn access_keys(access: &NewToken) -> Vec<(&'static str, toml_edit::Item)> {
+    let mut keys = Vec::new();
+    if access.scopes != crate::auth::Scopes::all() {
+        let scopes: toml_edit::Array = access.scopes.iter().map(|s| s.as_str()).collect();
+        keys.push(("scopes", toml_edit::value(scopes)));
+    }
+    if let Some(at) = access.expires_at {
+        keys.push(("expires_at", toml_edit::value(crate::auth::rfc3339(at))));
+    }
+    if let Some(n) = access.requests_per_second {
+        keys.push(("requests_per_second", toml_edit::value(i64::from(n))));
+    }
+    keys
+}
+
 /// [`append_token`] on a file, replaced atomically with its mode and (when permitted) owner kept.
 /// A symbolic link is followed and its target edited.
 pub fn append_token_to_file(
@@ -110,7 +157,20 @@ pub fn append_token_to_file(
     sha256_hex: &str,
     comment: &[&str],
 ) -> Result<(), ConfigError> {
-    edit_file(path, |text| append_token(text, name, sha256_hex, comment))
+    append_token_to_file_with(path, name, sha256_hex, &NewToken::default(), comment)
+}
+
+/// [`append_token_with`] on a file, as [`append_token_to_file`] does it.
+pub fn append_token_to_file_with(
+    path: &Path,
+    name: &str,
+    sha256_hex: &str,
+    access: &NewToken,
+    comment: &[&str],
+) -> Result<(), ConfigError> {
+    edit_file(path, |text| {
+        append_token_with(text, name, sha256_hex, access, comment)
+    })
 }
 
 /// Rewrites a configuration file through `edit`, atomically, keeping its mode and (when

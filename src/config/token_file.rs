@@ -16,6 +16,12 @@ pub struct TokenEntry {
     /// When it was issued, from the comment `scimd token issue` writes above the stanza
     /// (`# token "x" issued 2025-01-01T00:00:00Z by ...`); `None` for stanzas written by hand.
     pub created: Option<String>,
+    /// `scopes` as written, joined with `,`; `read,write` when the stanza has none (the default).
+    pub scopes: String,
+    /// `expires_at` as written (a string or a TOML datetime); `None`: never expires.
+    pub expires_at: Option<String>,
+    /// `requests_per_second`; `None`: not limited.
+    pub requests_per_second: Option<i64>,
 }
 
 fn parse(document: &str) -> Result<toml_edit::DocumentMut, Problem> {
@@ -75,6 +81,22 @@ pub fn list_tokens(document: &str) -> Result<Vec<TokenEntry>, Problem> {
                 .unwrap_or("<no name>")
                 .to_string(),
             created: issued_at(t),
+            scopes: t
+                .get("scopes")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().unwrap_or("?"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_else(|| crate::auth::Scopes::all().to_string()),
+            expires_at: t.get("expires_at").and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_datetime().map(|d| d.to_string()))
+            }),
+            requests_per_second: t.get("requests_per_second").and_then(|v| v.as_integer()),
         })
         .collect())
 }
@@ -145,6 +167,7 @@ mod tests {
              # token \"entra\" issued 2025-03-01T10:00:00Z by `scimd token issue`\n\
              [[tokens]]\nname = \"entra\"\nsha256 = \"{HASH_A}\"\n\n\
              # okta, added by hand\n[[tokens]]\nname = \"okta\"\nsha256 = \"{HASH_B}\"\n\
+             scopes = [\"read\"]\nexpires_at = 2027-06-30T00:00:00Z\nrequests_per_second = 5\n\
              # trailing comment\n"
         )
     }
@@ -157,11 +180,17 @@ mod tests {
             vec![
                 TokenEntry {
                     name: "entra".into(),
-                    created: Some("2025-03-01T10:00:00Z".into())
+                    created: Some("2025-03-01T10:00:00Z".into()),
+                    scopes: "read,write".into(),
+                    expires_at: None,
+                    requests_per_second: None,
                 },
                 TokenEntry {
                     name: "okta".into(),
-                    created: None
+                    created: None,
+                    scopes: "read".into(),
+                    expires_at: Some("2027-06-30T00:00:00Z".into()),
+                    requests_per_second: Some(5),
                 },
             ]
         );

@@ -427,10 +427,16 @@ pub(super) fn validate_tokens(raw: &[RawToken], problems: &mut Vec<Problem>) -> 
                 }
             },
         };
-        if let (Some(name), Some(sha256)) = (name, hash) {
+        let access = super::auth::token_access(t, i, problems);
+        if let (Some(name), Some(sha256), Some((scopes, expires_at, rate_limit))) =
+            (name, hash, access)
+        {
             tokens.push(TokenSettings {
                 name: name.to_string(),
                 sha256,
+                scopes,
+                expires_at,
+                rate_limit,
             });
         }
     }

@@ -1,6 +1,7 @@
 //! The HTTP side: TLS (rustls), HTTP/1.1 and h2, authentication, routing, content types.
 //! Turns requests into directory calls and results or `ScimError`s into responses.
 
+mod access;
 mod bulk;
 pub mod client_ip;
 mod health;
@@ -194,6 +195,8 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         base_path,
         streams: Arc::new(tokio::sync::Semaphore::new(router::MAX_GROUP_STREAMS)),
         metrics,
+        throttle: crate::auth::throttle::FailureThrottle::new(config.auth.throttle),
+        rates: crate::auth::rate::RateLimiter::new(),
     });
     let proxies = Arc::new(ArcSwap::from_pointee(client_ip::TrustedProxies::new(
         config.server.trusted_proxies.clone(),

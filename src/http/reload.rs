@@ -116,6 +116,12 @@ impl Reloader {
             }
         }
         self.app.tokens.replace(tokens);
+        // New scopes, expiries and limits come with the registry; the throttle's counts and
+        // the rate buckets of tokens still configured are kept.
+        self.app.throttle.configure(new.auth.throttle);
+        self.app
+            .rates
+            .retain(|name| new.tokens.iter().any(|t| t.name == name));
         report.trusted_proxies_changed =
             applied.server.trusted_proxies != new.server.trusted_proxies;
         self.proxies.store(Arc::new(proxies));
@@ -222,6 +228,7 @@ mod tests {
                 .map(|(n, b)| TokenSettings {
                     name: n.to_string(),
                     sha256: [*b; 32],
+                    ..TokenSettings::default()
                 })
                 .collect(),
             "/c.pem".into(),

@@ -8,9 +8,10 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use serde_json::Value;
 
+use super::access::{self, Refusal};
 use super::request::{check_content_type, parse_json, read_body, Query};
 use super::respond::{self, Body};
-use crate::auth::LiveTokens;
+use crate::auth::{LiveTokens, Principal};
 use crate::directory::{Actor, Directory, GroupGet, ListParams};
 use crate::metrics::AuthFailure;
 use crate::scim::bulk;
@@ -29,6 +30,10 @@ pub struct App {
     pub streams: Arc<tokio::sync::Semaphore>,
     /// Request, authentication and write metrics (served by `http::metrics` when configured).
     pub metrics: crate::metrics::Metrics,
+    /// Failed authentications per client address (`[auth]`).
+    pub throttle: crate::auth::throttle::FailureThrottle,
+    /// Per-token rate limits (`requests_per_second` on a token).
+    pub rates: crate::auth::rate::RateLimiter,
 }
 
 /// Concurrent `GET /Groups/{id}` member streams.
@@ -102,19 +107,21 @@ fn client_request_id(parts: &Parts) -> Option<String> {
         .map(|v| v.chars().filter(|c| !c.is_control()).take(128).collect())
 }
 
-/// Who is calling, for logs: the token's configured name, never the token.
-fn authenticate(app: &App, parts: &Parts) -> Result<String, ScimError> {
+/// Who is calling and what they may do. Logs name the token, never the secret.
+fn authenticate(app: &App, parts: &Parts) -> Result<Principal, Refusal> {
     let headers = &parts.headers;
     let presented = if let Some(v) = headers.get(http::header::AUTHORIZATION) {
         let v = v.to_str().unwrap_or_default().trim();
         match v.split_once(' ') {
             Some((scheme, tok)) if scheme.eq_ignore_ascii_case("Bearer") => tok.trim().to_string(),
             _ => {
-                app.metrics.auth_failure(AuthFailure::Malformed);
-                return Err(ScimError::new(
-                    401,
-                    None,
-                    "the Authorization header must be \"Bearer <token>\"",
+                return Err(Refusal::new(
+                    AuthFailure::Malformed,
+                    ScimError::new(
+                        401,
+                        None,
+                        "the Authorization header must be \"Bearer <token>\"",
+                    ),
                 ));
             }
         }
@@ -122,16 +129,20 @@ fn authenticate(app: &App, parts: &Parts) -> Result<String, ScimError> {
         // Netskope's tooling sends its token in this header instead (INTEROP Part B §1.1).
         v.to_str().unwrap_or_default().trim().to_string()
     } else {
-        app.metrics.auth_failure(AuthFailure::MissingHeader);
-        return Err(ScimError::new(
-            401,
-            None,
-            "authentication required: send \"Authorization: Bearer <token>\" with a token issued by `scimd token issue`",
+        return Err(Refusal::new(
+            AuthFailure::MissingHeader,
+            ScimError::new(
+                401,
+                None,
+                "authentication required: send \"Authorization: Bearer <token>\" with a token issued by `scimd token issue`",
+            ),
         ));
     };
     app.tokens.authenticate(&presented).ok_or_else(|| {
-        app.metrics.auth_failure(AuthFailure::UnknownToken);
-        ScimError::new(401, None, "the bearer token is not valid")
+        Refusal::new(
+            AuthFailure::UnknownToken,
+            ScimError::new(401, None, "the bearer token is not valid"),
+        )
     })
 }
 
@@ -192,10 +203,27 @@ async fn dispatch(
             )))
         }
     };
-    let name = authenticate(app, parts)?;
-    *who = Some(name.to_string());
+    let addr = access::client_addr(parts);
+    if let Some(refused) = access::throttled(app, addr) {
+        return Ok(refused);
+    }
+    let principal = match authenticate(app, parts).and_then(access::check_expiry) {
+        Ok(p) => p,
+        Err(refusal) => {
+            *who = refusal.token.clone();
+            return Ok(access::refuse(app, refusal, addr));
+        }
+    };
+    *who = Some(principal.name.clone());
+    if let Some(refused) = access::rate_limited(app, &principal) {
+        return Ok(refused);
+    }
+    let route = route(&rest);
+    if let Err(refusal) = access::authorize(&principal, &route, &parts.method, &path) {
+        return Ok(access::refuse(app, refusal, addr));
+    }
     let actor = Actor {
-        token: name.to_string(),
+        token: principal.name.clone(),
         request_id: request_id.to_string(),
         client_request_id: client_request_id(parts),
         client_ip: (client_ip != "-").then(|| client_ip.to_string()),
@@ -205,7 +233,7 @@ async fn dispatch(
     let dir = app.dir.clone();
     let full_path = path.clone();
 
-    match route(&rest) {
+    match route {
         Route::NotFound => Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
         Route::Search(kind) => {
             if method != Method::POST {

@@ -56,6 +56,7 @@ impl TestServer {
         let tokens = vec![TokenSettings {
             name: "test".into(),
             sha256,
+            ..TokenSettings::default()
         }];
         let mut config = Config::embedded_default(dir.path(), tokens, cert.clone(), key);
         config.server.listen = "127.0.0.1:0".parse().expect("addr");

@@ -5,6 +5,10 @@
 //! configured hash. Callers log the token's configured *name*, never the secret.
 //! SHA-256 (not argon2) is right here: the secrets carry 256 bits of entropy, so there is nothing
 //! to stretch, and a per-request argon2 would cap throughput (STACK.md §5).
+//!
+//! A matched token yields a [`Principal`]: its name, scopes, expiry and rate limit. Checking
+//! those, throttling failed attempts ([`throttle`]) and rate limiting ([`rate`]) are separate
+//! steps the HTTP layer takes in order.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -15,6 +19,12 @@ use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::config::TokenSettings;
+
+pub mod rate;
+mod scope;
+pub mod throttle;
+
+pub use scope::{rfc3339, Principal, RateLimit, Scope, Scopes};
 
 /// Prefix of every secret scimd generates, so a leaked one is recognisable (e.g. by secret scanners).
 pub const SECRET_PREFIX: &str = "scimd_";
@@ -32,7 +42,7 @@ pub struct TokenRegistry {
 
 #[derive(Clone)]
 struct Entry {
-    name: String,
+    principal: Principal,
     hash: [u8; 32],
 }
 
@@ -41,7 +51,11 @@ impl std::fmt::Debug for TokenRegistry {
         f.debug_struct("TokenRegistry")
             .field(
                 "names",
-                &self.entries.iter().map(|e| &e.name).collect::<Vec<_>>(),
+                &self
+                    .entries
+                    .iter()
+                    .map(|e| &e.principal.name)
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -53,7 +67,12 @@ impl TokenRegistry {
             entries: tokens
                 .iter()
                 .map(|t| Entry {
-                    name: t.name.clone(),
+                    principal: Principal {
+                        name: t.name.clone(),
+                        scopes: t.scopes,
+                        expires_at: t.expires_at,
+                        rate_limit: t.rate_limit,
+                    },
                     hash: t.sha256,
                 })
                 .collect(),
@@ -62,7 +81,7 @@ impl TokenRegistry {
 
     /// The configured token names, in configuration order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|e| e.name.as_str())
+        self.entries.iter().map(|e| e.principal.name.as_str())
     }
 
     /// Number of configured tokens.
@@ -80,6 +99,13 @@ impl TokenRegistry {
     /// hash; the loop never exits early, so the time taken does not reveal which entry matched,
     /// or how much of a hash did.
     pub fn authenticate(&self, presented: &str) -> Option<&str> {
+        self.identify(presented).map(|p| p.name.as_str())
+    }
+
+    /// The principal of the token whose secret is `presented`, if any, checked as
+    /// [`authenticate`](Self::authenticate) describes. Expiry is the caller's to check: an
+    /// expired token is still *known*, and deserves a different answer from an unknown one.
+    pub fn identify(&self, presented: &str) -> Option<&Principal> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = u64::MAX;
         for (i, entry) in self.entries.iter().enumerate() {
@@ -90,7 +116,7 @@ impl TokenRegistry {
             return None;
         }
         let index = usize::try_from(found).ok()?;
-        self.entries.get(index).map(|e| e.name.as_str())
+        self.entries.get(index).map(|e| &e.principal)
     }
 }
 
@@ -116,13 +142,10 @@ impl LiveTokens {
         }
     }
 
-    /// The configured name of the token whose secret is `presented`, checked in constant time
-    /// against the registry in force (see [`TokenRegistry::authenticate`]).
-    pub fn authenticate(&self, presented: &str) -> Option<String> {
-        self.current
-            .load()
-            .authenticate(presented)
-            .map(str::to_string)
+    /// The principal of the token whose secret is `presented`, checked in constant time
+    /// against the registry in force (see [`TokenRegistry::identify`]).
+    pub fn authenticate(&self, presented: &str) -> Option<Principal> {
+        self.current.load().identify(presented).cloned()
     }
 
     /// Makes `registry` the one in force for every following request.
@@ -159,6 +182,7 @@ mod tests {
         TokenSettings {
             name: name.to_string(),
             sha256: Sha256::digest(secret.as_bytes()).into(),
+            ..TokenSettings::default()
         }
     }
 
@@ -223,6 +247,7 @@ mod tests {
                 .unwrap()
                 .try_into()
                 .unwrap(),
+            ..TokenSettings::default()
         }]);
         assert_eq!(registry.authenticate(&secret), Some("x"));
     }
@@ -230,10 +255,22 @@ mod tests {
     #[test]
     fn live_tokens_apply_a_replacement_to_the_next_check() {
         let live = LiveTokens::new(TokenRegistry::new(&[token("a", "secret-a")]));
-        assert_eq!(live.authenticate("secret-a").as_deref(), Some("a"));
-        live.replace(TokenRegistry::new(&[token("b", "secret-b")]));
+        let name = |p: Option<Principal>| p.map(|p| p.name);
+        assert_eq!(name(live.authenticate("secret-a")).as_deref(), Some("a"));
+        let read_only = TokenSettings {
+            scopes: Scopes::none().with(Scope::Read),
+            rate_limit: Some(RateLimit {
+                per_second: 5,
+                burst: 10,
+            }),
+            ..token("b", "secret-b")
+        };
+        live.replace(TokenRegistry::new(&[read_only]));
         assert_eq!(live.authenticate("secret-a"), None);
-        assert_eq!(live.authenticate("secret-b").as_deref(), Some("b"));
+        let b = live.authenticate("secret-b").unwrap();
+        assert_eq!(b.name, "b");
+        assert!(!b.scopes.contains(Scope::Write));
+        assert_eq!(b.rate_limit.map(|r| r.burst), Some(10));
         assert_eq!(live.current().names().collect::<Vec<_>>(), ["b"]);
         assert!(!format!("{live:?}").contains(&sha256_hex("secret-b")));
     }
