@@ -63,8 +63,9 @@ pub(super) fn throttled(app: &App, addr: Option<IpAddr>) -> Option<Response<Body
         429,
         None,
         format!(
-            "too many failed authentications from this address; retry after {secs} seconds \
-             (a request with a valid token is refused too until then)"
+            "too many failed authentications from this address; retry after {secs} second{} \
+             (a request with a valid token is refused too until then)",
+            plural(secs)
         ),
     );
     Some(retry_after(respond::error(&error), secs))
@@ -110,12 +111,13 @@ pub(super) fn rate_limited(app: &App, principal: &Principal) -> Option<Response<
         429,
         None,
         format!(
-            "the token {:?} is limited to {} requests per second (burst {}); retry after \
+            "the token {:?} is limited to {} request{} per second (burst {}); retry after \
              {secs} second{}",
             principal.name,
             limit.per_second,
+            plural(u64::from(limit.per_second)),
             limit.burst,
-            if secs == 1 { "" } else { "s" }
+            plural(secs)
         ),
     );
     Some(retry_after(respond::error(&error), secs))
@@ -204,6 +206,14 @@ pub(super) fn refuse(app: &App, refusal: Refusal, addr: Option<IpAddr>) -> Respo
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     resp
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 fn retry_after(mut resp: Response<Body>, secs: u64) -> Response<Body> {

@@ -14,3 +14,4 @@ mod paging;
 mod patch_rfc;
 mod protocol;
 mod search;
+mod tokens;
