@@ -138,6 +138,90 @@ fn token_issue_appends_to_the_config_which_then_checks_ok() {
 }
 
 #[test]
+fn token_issue_with_scope_and_expiry_is_listed_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "");
+    let path_str = path.to_str().unwrap();
+    let out = scimd(&[
+        "token",
+        "issue",
+        "--name",
+        "auditor",
+        "--scope",
+        "read",
+        "--expires-at",
+        "2099-06-30T00:00:00Z",
+        "--requests-per-second",
+        "5",
+        "--config",
+        path_str,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("scopes = [\"read\"]"), "{stdout}");
+    let file = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        file.contains("expires_at = \"2099-06-30T00:00:00Z\""),
+        "{file}"
+    );
+    let config = scimd::config::Config::load(&path).unwrap();
+    assert!(!config.tokens[0].scopes.contains(scimd::auth::Scope::Write));
+
+    // An expired stanza, written by hand: check-config passes but warns; list marks it.
+    let mut file = file;
+    file.push_str(&format!(
+        "\n[[tokens]]\nname = \"old\"\nsha256 = \"{}\"\nexpires_at = 2020-01-01T00:00:00Z\n",
+        "a".repeat(64)
+    ));
+    std::fs::write(&path, &file).unwrap();
+    let out = scimd(&["check-config", "--config", path_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("token \"old\" expired at 2020-01-01T00:00:00Z"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = scimd(&["token", "list", "--config", path_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    let line = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {listing}"))
+            .to_string()
+    };
+    let auditor = line("auditor");
+    assert!(
+        auditor.contains(" read ") && auditor.contains("2099-06-30T00:00:00Z"),
+        "{auditor}"
+    );
+    assert!(
+        auditor.contains("5/s") && !auditor.contains("EXPIRED"),
+        "{auditor}"
+    );
+    let old = line("old");
+    assert!(
+        old.contains("read,write") && old.contains("(EXPIRED)"),
+        "{old}"
+    );
+
+    // Bad flags are usage errors and leave the file alone.
+    for args in [
+        ["--scope", "admin"],
+        ["--expires-at", "tomorrow"],
+        ["--expires-at", "2020-01-01T00:00:00Z"],
+    ] {
+        let mut all = vec!["token", "issue", "--name", "x", "--config", path_str];
+        all.extend(args);
+        let out = scimd(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!text(&out.stdout).contains("scimd_"), "{args:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), file);
+}
+
+#[test]
 fn token_issue_without_config_prints_a_stanza() {
     let out = scimd(&["token", "issue", "--name", "okta"]);
     assert_eq!(out.status.code(), Some(0));

@@ -165,7 +165,7 @@ pub(super) fn token_access(t: &RawToken, i: usize, problems: &mut Vec<Problem>) 
         Some(other) => {
             problems.push(Problem::new(
                 format!("tokens[{i}].expires_at"),
-                format!("is a {}, not a date and time", other.type_str()),
+                format!("expects a date and time, found {}", other.type_str()),
                 EXPIRY_HINT,
             ));
             None

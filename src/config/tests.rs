@@ -625,3 +625,150 @@ fn trusted_proxies_and_log_format_load_and_are_checked() {
         .unwrap_err();
     assert!(err.problems[0].key.starts_with("line 2"), "{err}");
 }
+
+#[test]
+fn token_scopes_expiry_and_rate_load_with_defaults() {
+    use crate::auth::{RateLimit, Scope, Scopes};
+    let fx = Fixture::new();
+    let text = format!(
+        "{}\n[[tokens]]\nname = \"auditor\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n\
+         expires_at = \"2027-06-30T00:00:00Z\"\nrequests_per_second = 5\n\
+         \n[[tokens]]\nname = \"bare-date\"\nsha256 = \"{}\"\nexpires_at = 2027-06-30T02:00:00+02:00\n\
+         requests_per_second = 3\nburst = 9\n\
+         \n[auth]\nfailure_limit = 5\nfailure_window_seconds = 30\ntracked_addresses = 100\n",
+        fx.good(),
+        "c".repeat(64),
+        "d".repeat(64)
+    );
+    let config = fx.load(&text).unwrap();
+    // Stanzas without the keys: every scope, no expiry, no limit.
+    assert_eq!(config.tokens[0].scopes, Scopes::all());
+    assert_eq!(config.tokens[0].expires_at, None);
+    assert_eq!(config.tokens[0].rate_limit, None);
+    let auditor = &config.tokens[2];
+    assert_eq!(auditor.scopes, Scopes::none().with(Scope::Read));
+    let june = time::macros::datetime!(2027-06-30 00:00 UTC);
+    assert_eq!(auditor.expires_at, Some(june));
+    // burst defaults to one second's worth.
+    assert_eq!(
+        auditor.rate_limit,
+        Some(RateLimit {
+            per_second: 5,
+            burst: 5
+        })
+    );
+    let bare = &config.tokens[3];
+    assert_eq!(
+        bare.expires_at,
+        Some(june),
+        "a TOML datetime with an offset"
+    );
+    assert_eq!(bare.rate_limit.map(|r| r.burst), Some(9));
+    assert_eq!(config.auth.throttle.limit, 5);
+    assert_eq!(
+        config.auth.throttle.window,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(config.auth.throttle.max_addresses, 100);
+    // Without [auth]: the documented defaults.
+    let plain = fx.load(&fx.good()).unwrap();
+    assert_eq!(plain.auth.throttle.limit, 20);
+    assert_eq!(
+        plain.auth.throttle.window,
+        std::time::Duration::from_secs(60)
+    );
+}
+
+#[test]
+fn bad_scopes_expiry_rate_and_auth_are_problems_at_their_keys() {
+    let fx = Fixture::new();
+    let text = format!(
+        "{}\n[[tokens]]\nname = \"a\"\nsha256 = \"{}\"\nscopes = [\"read\", \"admin\"]\n\
+         expires_at = \"next tuesday\"\nrequests_per_second = 0\n\
+         \n[[tokens]]\nname = \"b\"\nsha256 = \"{}\"\nscopes = []\nexpires_at = 2027-06-30T00:00:00\n\
+         burst = 4\n\
+         \n[[tokens]]\nname = \"c\"\nsha256 = \"{}\"\nexpires_at = 2027\n\
+         \n[auth]\nfailure_limit = -1\nfailure_window_seconds = 0\ntracked_addresses = 0\n",
+        fx.good(),
+        "c".repeat(64),
+        "d".repeat(64),
+        "e".repeat(64)
+    );
+    let err = fx.load(&text).unwrap_err();
+    assert_eq!(
+        keys(&err),
+        [
+            "tokens[2].scopes[1]",
+            "tokens[2].expires_at",
+            "tokens[2].requests_per_second",
+            "tokens[3].scopes",
+            "tokens[3].expires_at",
+            "tokens[3].burst",
+            "tokens[4].expires_at",
+            "auth.failure_limit",
+            "auth.failure_window_seconds",
+            "auth.tracked_addresses",
+        ],
+        "{err}"
+    );
+    let text = err.to_string();
+    for expected in [
+        "\"admin\" is not a scope",
+        "\"next tuesday\" is not an RFC 3339",
+        "has no UTC offset",
+        "is empty, so the token could do nothing",
+        "is set without requests_per_second",
+        "expects a date and time, found integer",
+    ] {
+        assert!(text.contains(expected), "{expected}: {err}");
+    }
+    // The token file of the embedded default takes the same keys and checks.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.toml");
+    std::fs::write(
+        &path,
+        format!("[[tokens]]\nname = \"d\"\nsha256 = \"{HASH_A}\"\nscopes = [\"write\"]\n"),
+    )
+    .unwrap();
+    let tokens = load_token_file(&path).unwrap();
+    assert!(!tokens[0].scopes.contains(crate::auth::Scope::Read));
+    std::fs::write(
+        &path,
+        format!("[[tokens]]\nname = \"d\"\nsha256 = \"{HASH_A}\"\nscopes = [\"all\"]\n"),
+    )
+    .unwrap();
+    let err = load_token_file(&path).unwrap_err();
+    assert_eq!(keys(&err), ["tokens[0].scopes[0]"], "{err}");
+}
+
+#[test]
+fn append_token_with_writes_access_keys_that_load_back() {
+    use crate::auth::{Scope, Scopes};
+    let fx = Fixture::new();
+    let access = NewToken {
+        scopes: Scopes::none().with(Scope::Read),
+        expires_at: Some(time::macros::datetime!(2027-06-30 00:00 UTC)),
+        requests_per_second: Some(7),
+    };
+    let text = append_token_with(&fx.good(), "auditor", &"f".repeat(64), &access, &["c"]).unwrap();
+    assert!(text.contains("scopes = [\"read\"]"), "{text}");
+    assert!(
+        text.contains("expires_at = \"2027-06-30T00:00:00Z\""),
+        "{text}"
+    );
+    assert!(text.contains("requests_per_second = 7"), "{text}");
+    let config = fx.load(&text).unwrap();
+    let t = config.tokens.iter().find(|t| t.name == "auditor").unwrap();
+    assert_eq!(t.scopes, Scopes::none().with(Scope::Read));
+    assert_eq!(t.rate_limit.map(|r| r.per_second), Some(7));
+    // The default access writes no extra keys.
+    let plain = append_token(&fx.good(), "plain", &"f".repeat(64), &[]).unwrap();
+    assert!(!plain.contains("scopes"), "{plain}");
+    // No scope at all is refused.
+    let none = NewToken {
+        scopes: Scopes::none(),
+        ..NewToken::default()
+    };
+    let e = append_token_with("", "x", &"f".repeat(64), &none, &[]).unwrap_err();
+    assert_eq!(e.key, "scopes");
+}
