@@ -174,7 +174,8 @@ fn diff_tokens(old: &Config, new: &Config) -> ReloadReport {
     for t in &new.tokens {
         match old.tokens.iter().find(|o| o.name == t.name) {
             None => report.tokens_added.push(t.name.clone()),
-            Some(o) if o.sha256 != t.sha256 => report.tokens_changed.push(t.name.clone()),
+            // Scopes, expiry and rate limit count as a change too: the log should say so.
+            Some(o) if o != t => report.tokens_changed.push(t.name.clone()),
             Some(_) => {}
         }
     }

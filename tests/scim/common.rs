@@ -93,6 +93,12 @@ impl TestServer {
         }
     }
 
+    /// Applies `config` as a reload (SIGHUP) would.
+    pub fn reload(&self, config: &Config) -> Result<(), String> {
+        let running = self.running.as_ref().ok_or("the server is stopped")?;
+        running.reload(config).map(drop)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -281,3 +281,41 @@ async fn a_rate_limited_token_gets_429_with_retry_after_and_others_do_not() {
         assert_eq!(s.get("/Users").await.status, 200);
     }
 }
+
+#[tokio::test]
+async fn a_reload_applies_new_scopes_and_expiry_to_the_next_request() {
+    let (secret, stanza) = extra_token("promoted", |t| {
+        t.scopes = Scopes::none().with(Scope::Read);
+    });
+    let mut config = None;
+    let s = TestServer::start_with(|c| {
+        add(c, &stanza);
+        config = Some(c.clone());
+    })
+    .await;
+    let mut config = config.expect("config");
+    let user = json!({"schemas": [USER], "userName": "after-reload@example.com"});
+    let r = call_as(
+        &s,
+        &secret,
+        None,
+        Method::POST,
+        "/Users",
+        Some(user.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    let promoted = config.tokens.iter_mut().find(|t| t.name == "promoted");
+    promoted.expect("token").scopes = Scopes::all();
+    s.reload(&config).expect("reload");
+    let r = call_as(&s, &secret, None, Method::POST, "/Users", Some(user)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let promoted = config.tokens.iter_mut().find(|t| t.name == "promoted");
+    promoted.expect("token").expires_at = Some(time::macros::datetime!(2021-01-01 00:00 UTC));
+    s.reload(&config).expect("reload");
+    let r = call_as(&s, &secret, None, Method::GET, "/Users", None).await;
+    r.assert_error(401, None);
+    assert!(detail(&r).contains("expired"), "{}", r.body);
+}
