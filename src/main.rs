@@ -347,6 +347,14 @@ fn serve(
         storage = %config.storage.path.display(),
         "starting scimd {VERSION}"
     );
+    let now = time::OffsetDateTime::now_utc();
+    for t in config
+        .tokens
+        .iter()
+        .filter(|t| t.expires_at.is_some_and(|at| at <= now))
+    {
+        tracing::warn!(token = %t.name, "token has expired; requests with it are refused (401)");
+    }
 
     let banner = banner(&config, boot.as_ref());
     let print_banner = move || {
