@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 mod edit;
 mod extensions;
+mod limits;
 mod metrics;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ mod validate;
 
 pub use edit::{append_token, append_token_to_file};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
+pub use limits::LimitsSettings;
 pub use metrics::MetricsSettings;
 pub use token_file::{list_tokens, remove_token, remove_token_from_file, TokenEntry};
 use validate::{
@@ -52,6 +54,8 @@ pub struct Config {
     pub metrics: Option<MetricsSettings>,
     /// `[log]`: how log lines are written.
     pub log: LogSettings,
+    /// `[limits]`: request sizes and slow-client timeouts.
+    pub limits: LimitsSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -212,6 +216,7 @@ struct RawConfig {
     extensions: Vec<extensions::RawExtension>,
     metrics: Option<metrics::RawMetrics>,
     log: Option<RawLog>,
+    limits: Option<limits::RawLimits>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,7 +309,15 @@ impl Config {
         let base = base_dir(source);
         let mut problems = Vec::new();
 
-        let server = validate_server(raw.server.unwrap_or_default(), &mut problems);
+        let server_page = raw.server.as_ref().and_then(|s| s.max_page_size);
+        let mut server = validate_server(raw.server.unwrap_or_default(), &mut problems);
+        let raw_limits = raw.limits.unwrap_or_default();
+        let limits_page =
+            limits::page_size_key(raw_limits.max_page_size, server_page, &mut problems);
+        if let (Some(s), Some(n)) = (server.as_mut(), limits_page) {
+            s.max_page_size = n;
+        }
+        let limits = limits::validate_limits(raw_limits, &mut problems);
         let tls = raw
             .tls
             .and_then(|tls| validate_tls(tls, &base, &mut problems));
@@ -336,6 +349,7 @@ impl Config {
                 extensions,
                 metrics,
                 log,
+                limits,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -370,6 +384,7 @@ impl Config {
             extensions: Vec::new(),
             metrics: None,
             log: LogSettings::default(),
+            limits: LimitsSettings::default(),
             source: None,
         }
     }
