@@ -332,11 +332,11 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "limits.max_page_size",
                 "limits.max_body_bytes",
                 "limits.max_filter_depth",
                 "limits.header_read_timeout",
                 "limits.max_connections",
-                "limits.max_page_size"
             ],
             "{e}"
         );
