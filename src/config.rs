@@ -13,6 +13,7 @@ use serde::Deserialize;
 mod auth;
 mod edit;
 mod extensions;
+mod limits;
 mod metrics;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ pub use edit::{
     NewToken,
 };
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
+pub use limits::LimitsSettings;
 pub use metrics::MetricsSettings;
 pub use token_file::{list_tokens, remove_token, remove_token_from_file, TokenEntry};
 use validate::{
@@ -59,6 +61,8 @@ pub struct Config {
     pub log: LogSettings,
     /// `[auth]`: failed-authentication throttling.
     pub auth: AuthSettings,
+    /// `[limits]`: request sizes and slow-client timeouts.
+    pub limits: LimitsSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -243,6 +247,7 @@ struct RawConfig {
     metrics: Option<metrics::RawMetrics>,
     log: Option<RawLog>,
     auth: Option<auth::RawAuth>,
+    limits: Option<limits::RawLimits>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -340,7 +345,15 @@ impl Config {
         let base = base_dir(source);
         let mut problems = Vec::new();
 
-        let server = validate_server(raw.server.unwrap_or_default(), &mut problems);
+        let server_page = raw.server.as_ref().and_then(|s| s.max_page_size);
+        let mut server = validate_server(raw.server.unwrap_or_default(), &mut problems);
+        let raw_limits = raw.limits.unwrap_or_default();
+        let limits_page =
+            limits::page_size_key(raw_limits.max_page_size, server_page, &mut problems);
+        if let (Some(s), Some(n)) = (server.as_mut(), limits_page) {
+            s.max_page_size = n;
+        }
+        let limits = limits::validate_limits(raw_limits, &mut problems);
         let tls = raw
             .tls
             .and_then(|tls| validate_tls(tls, &base, &mut problems));
@@ -374,6 +387,7 @@ impl Config {
                 metrics,
                 log,
                 auth,
+                limits,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -409,6 +423,7 @@ impl Config {
             metrics: None,
             log: LogSettings::default(),
             auth: AuthSettings::default(),
+            limits: LimitsSettings::default(),
             source: None,
         }
     }

@@ -32,6 +32,8 @@ pub struct Directory {
     reg: Registry,
     base_url: String,
     max_page: usize,
+    /// Filter, PATCH and member bounds (`[limits]`); the defaults unless [`Directory::with_limits`].
+    limits: crate::scim::limits::Limits,
 }
 
 impl Directory {
@@ -43,7 +45,14 @@ impl Directory {
             reg,
             base_url: base_url.trim_end_matches('/').to_string(),
             max_page: max_page.max(1),
+            limits: crate::scim::limits::Limits::default(),
         }
+    }
+
+    /// The same directory with these request bounds.
+    pub fn with_limits(mut self, limits: crate::scim::limits::Limits) -> Directory {
+        self.limits = limits;
+        self
     }
 
     pub fn registry(&self) -> &Registry {

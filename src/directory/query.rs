@@ -50,7 +50,12 @@ impl Directory {
             .filter(|t| !t.is_empty());
         let filter = match filter_text {
             None => None,
-            Some(text) => Some(filter::parse_checked(text, &self.reg, kind)?),
+            Some(text) => Some(filter::parse_checked_within(
+                text,
+                &self.reg,
+                kind,
+                self.limits.filter,
+            )?),
         };
         let sort = SortSpec::parse(
             &self.reg,

@@ -147,6 +147,7 @@ impl Directory {
             (ResourceKind::Group, Some(v)) => member_ids(&self.reg, v)?,
             _ => Vec::new(),
         };
+        self.limits.check_members(members.len(), false)?;
         // UUIDv7: time-ordered, so ids give a stable listing order and load fast (STACK.md §4).
         let id = uuid::Uuid::now_v7().to_string();
         let ts = now();
@@ -224,6 +225,8 @@ impl Directory {
             (ResourceKind::Group, Some(v)) => Some(member_ids(&self.reg, v)?),
             _ => None,
         };
+        self.limits
+            .check_members(members.as_ref().map_or(0, Vec::len), false)?;
         self.store
             .write(|tx| {
                 let old = current(tx, kind, id, if_match)?;
@@ -273,11 +276,22 @@ impl Directory {
         if_match: Option<&str>,
         actor: &Actor,
     ) -> Result<Value, ScimError> {
+        patch::check_operation_count(body, self.limits.max_patch_operations)?;
         let ops = patch::parse_request(&self.reg, kind, body)?;
         let (member_ops, doc_ops): (Vec<Operation>, Vec<Operation>) = ops
             .into_iter()
             .partition(|op| kind == ResourceKind::Group && op.targets(&self.reg, kind, "members"));
         let member_changes = changes_from_ops(&self.reg, &member_ops)?;
+        let named = member_changes
+            .iter()
+            .map(|c| match c {
+                MemberChange::Add(ids) | MemberChange::Set(ids) | MemberChange::Remove(ids) => {
+                    ids.len()
+                }
+                MemberChange::RemoveMatching(_) | MemberChange::Clear => 0,
+            })
+            .sum();
+        self.limits.check_members(named, true)?;
         self.store
             .write(|tx| {
                 let old = current(tx, kind, id, if_match)?;

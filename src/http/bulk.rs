@@ -6,11 +6,11 @@ use http::request::Parts;
 use http::Response;
 use hyper::body::Incoming;
 
-use super::request::{check_content_type, parse_json, read_body_within};
+use super::request::{check_content_type, parse_json, read_body_limited, BodyLimit};
 use super::respond::{self, Body};
 use super::router::blocking;
 use crate::directory::{Actor, Directory};
-use crate::scim::bulk::{BulkRequest, MAX_PAYLOAD_BYTES};
+use crate::scim::bulk::BulkRequest;
 use crate::scim::ScimError;
 
 /// Reads and runs a BulkRequest. The reply is 200 whatever the operations did: each result
@@ -20,11 +20,13 @@ pub(super) async fn post(
     parts: &Parts,
     body: &mut Option<Incoming>,
     actor: Actor,
+    limit: BodyLimit,
 ) -> Result<Response<Body>, ScimError> {
     let incoming = body
         .take()
         .ok_or_else(|| ScimError::internal("the request body was already read"))?;
-    let bytes = read_body_within(incoming, MAX_PAYLOAD_BYTES)
+    let max = limit.bytes;
+    let bytes = read_body_limited(incoming, limit)
         .await
         .map_err(|e| match e.status {
             // RFC 7644 §3.7.4: the detail names maxPayloadSize, the limit the client can read.
@@ -32,7 +34,7 @@ pub(super) async fn post(
                 413,
                 None,
                 format!(
-                    "the BulkRequest is larger than maxPayloadSize ({MAX_PAYLOAD_BYTES} bytes, see /ServiceProviderConfig): split it into several requests"
+                    "the BulkRequest is larger than maxPayloadSize ({max} bytes, see /ServiceProviderConfig): split it into several requests"
                 ),
             ),
             _ => e,

@@ -176,12 +176,22 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         None => None,
     };
     let registry = crate::config::registry(&config.extensions);
-    let dir = Arc::new(Directory::new(
-        store.clone(),
-        registry,
-        &base_url,
-        config.server.max_page_size,
-    ));
+    let dir = Arc::new(
+        Directory::new(
+            store.clone(),
+            registry,
+            &base_url,
+            config.server.max_page_size,
+        )
+        .with_limits(crate::scim::limits::Limits {
+            filter: crate::scim::filter::FilterLimits {
+                max_length: config.limits.max_filter_length,
+                max_depth: config.limits.max_filter_depth,
+            },
+            max_patch_operations: config.limits.max_patch_operations,
+            max_members_per_request: config.limits.max_members_per_request,
+        }),
+    );
     let base_path = config.server.base_path.trim_end_matches('/').to_string();
     let (retention_stop, stop_rx) = tokio::sync::watch::channel(false);
     let retention = tokio::spawn(audit_retention(
@@ -197,6 +207,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         metrics,
         throttle: crate::auth::throttle::FailureThrottle::new(config.auth.throttle),
         rates: crate::auth::rate::RateLimiter::new(),
+        limits: config.limits.clone(),
     });
     let proxies = Arc::new(ArcSwap::from_pointee(client_ip::TrustedProxies::new(
         config.server.trusted_proxies.clone(),

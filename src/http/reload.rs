@@ -163,6 +163,9 @@ fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str> {
     if started.extensions != new.extensions {
         keys.push("extensions");
     }
+    if started.limits != new.limits {
+        keys.push("limits");
+    }
     if started.log != new.log {
         keys.push("log.format");
     }

@@ -1,5 +1,7 @@
 //! Reading requests: body size limit, media types, JSON, and query parameters.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{header, HeaderMap};
 use http_body_util::{BodyExt, Limited};
@@ -11,24 +13,45 @@ use crate::scim::ScimError;
 /// Largest accepted request body, except on /Bulk (`scim::bulk::MAX_PAYLOAD_BYTES`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// A body has this long to arrive in full: a client trickling bytes cannot hold a request open.
-pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// A body has this long to arrive in full, unless `[limits] body_read_timeout` says otherwise.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much of a body is read, and for how long (`[limits] max_body_bytes`, `body_read_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub timeout: Duration,
+}
+
+impl Default for BodyLimit {
+    fn default() -> Self {
+        BodyLimit {
+            bytes: MAX_BODY_BYTES,
+            timeout: BODY_READ_TIMEOUT,
+        }
+    }
+}
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] with 413.
 pub async fn read_body(body: Incoming) -> Result<Bytes, ScimError> {
-    read_body_within(body, MAX_BODY_BYTES).await
+    read_body_limited(body, BodyLimit::default()).await
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with 413.
-pub async fn read_body_within(body: Incoming, limit: usize) -> Result<Bytes, ScimError> {
-    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect());
+/// Reads the whole body within `limit`: more bytes is 413, a body still arriving after the
+/// timeout is 408 (a client trickling bytes cannot hold a request open).
+pub async fn read_body_limited(body: Incoming, limit: BodyLimit) -> Result<Bytes, ScimError> {
+    let BodyLimit {
+        bytes: limit,
+        timeout,
+    } = limit;
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect());
     let Ok(outcome) = read.await else {
         return Err(ScimError::new(
             408,
             None,
             format!(
-                "the request body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
+                "the request body did not arrive within {} s (body_read_timeout)",
+                timeout.as_secs_f64()
             ),
         ));
     };
@@ -41,7 +64,7 @@ pub async fn read_body_within(body: Incoming, limit: usize) -> Result<Bytes, Sci
             Err(ScimError::new(
                 413,
                 None,
-                format!("the request body is larger than {limit} bytes"),
+                format!("the request body is larger than {limit} bytes (max_body_bytes)"),
             ))
         }
         Err(e) => Err(ScimError::new(
@@ -50,6 +73,45 @@ pub async fn read_body_within(body: Incoming, limit: usize) -> Result<Bytes, Sci
             format!("the request body could not be read: {e}"),
         )),
     }
+}
+
+/// Refuses a request head over `[limits] max_header_bytes` or `max_headers` with a SCIM 431.
+/// Its size is the request target plus each header line (name, value, and 4 bytes for `: `
+/// and CRLF), close to what HTTP/1.1 puts on the wire; hyper's own caps sit above these (see
+/// `server.rs`), so a head between the two gets this error rather than a bare 431.
+pub fn check_head(
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    max_bytes: usize,
+    max_headers: usize,
+) -> Result<(), ScimError> {
+    let count = headers.len();
+    if count > max_headers {
+        return Err(ScimError::new(
+            431,
+            None,
+            format!("the request has {count} headers; the limit is {max_headers} (max_headers)"),
+        ));
+    }
+    let target = uri
+        .path_and_query()
+        .map_or(uri.path().len(), |p| p.as_str().len());
+    let size = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .fold(target, usize::saturating_add);
+    if size > max_bytes {
+        return Err(ScimError::new(
+            431,
+            None,
+            format!(
+                "the request line and headers are {size} bytes; the limit is {max_bytes} \
+                 (max_header_bytes): shorten the URL (a long filter belongs in POST /.search) \
+                 or the headers"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Accepts `application/scim+json` and `application/json` (any parameters, e.g. charset),

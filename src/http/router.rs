@@ -9,7 +9,9 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::access::{self, Refusal};
-use super::request::{check_content_type, parse_json, read_body, Query};
+use super::request::{
+    check_content_type, check_head, parse_json, read_body, read_body_limited, BodyLimit, Query,
+};
 use super::respond::{self, Body};
 use crate::auth::{LiveTokens, Principal};
 use crate::directory::{Actor, Directory, GroupGet, ListParams};
@@ -34,6 +36,18 @@ pub struct App {
     pub throttle: crate::auth::throttle::FailureThrottle,
     /// Per-token rate limits (`requests_per_second` on a token).
     pub rates: crate::auth::rate::RateLimiter,
+    /// `[limits]`: head and body sizes, body timeout, bulk payload size.
+    pub limits: crate::config::LimitsSettings,
+}
+
+impl App {
+    /// The body limit of every request but /Bulk.
+    pub(super) fn body_limit(&self) -> BodyLimit {
+        BodyLimit {
+            bytes: self.limits.max_body_bytes,
+            timeout: self.limits.body_read_timeout,
+        }
+    }
 }
 
 /// Concurrent `GET /Groups/{id}` member streams.
@@ -203,6 +217,13 @@ async fn dispatch(
             )))
         }
     };
+    // Before authentication: an oversized head is refused whoever sends it.
+    check_head(
+        &parts.uri,
+        &parts.headers,
+        app.limits.max_header_bytes,
+        app.limits.max_headers,
+    )?;
     let addr = access::client_addr(parts);
     if let Some(refused) = access::throttled(app, addr) {
         return Ok(refused);
@@ -239,7 +260,7 @@ async fn dispatch(
             if method != Method::POST {
                 return Ok(respond::method_not_allowed(&method, &full_path, "POST"));
             }
-            let body = json_body(parts, body).await?;
+            let body = json_body(app.body_limit(), parts, body).await?;
             let params = ListParams::from_search(&body)?;
             let list = blocking(move || match kind {
                 Some(k) => dir.list(k, &params),
@@ -252,14 +273,18 @@ async fn dispatch(
             if method != Method::POST {
                 return Ok(respond::method_not_allowed(&method, &full_path, "POST"));
             }
-            super::bulk::post(dir, parts, body, actor).await
+            let limit = BodyLimit {
+                bytes: app.limits.max_bulk_body_bytes,
+                timeout: app.limits.body_read_timeout,
+            };
+            super::bulk::post(dir, parts, body, actor, limit).await
         }
         Route::ServiceProviderConfig => {
             only_get(&method, &full_path)?;
             let caps = Capabilities {
                 max_results: dir.max_page(),
                 max_bulk_operations: bulk::MAX_OPERATIONS,
-                max_payload_size: bulk::MAX_PAYLOAD_BYTES,
+                max_payload_size: app.limits.max_bulk_body_bytes,
             };
             let loc = format!("{}/ServiceProviderConfig", dir.base_url());
             Ok(respond::json(
@@ -299,7 +324,7 @@ async fn dispatch(
                 Ok(respond::json(200, &list))
             }
             Method::POST => {
-                let body = json_body(parts, body).await?;
+                let body = json_body(app.body_limit(), parts, body).await?;
                 let w = blocking(move || dir.create(kind, &body, &actor)).await?;
                 Ok(written(respond::json(201, &w.resource), &w))
             }
@@ -310,7 +335,12 @@ async fn dispatch(
             )),
         },
         Route::Resource(kind, id) => {
-            let target = Target { kind, id, actor };
+            let target = Target {
+                kind,
+                id,
+                actor,
+                body_limit: app.body_limit(),
+            };
             resource(dir, app.streams.clone(), parts, body, target).await
         }
     }
@@ -321,6 +351,7 @@ struct Target {
     kind: ResourceKind,
     id: String,
     actor: Actor,
+    body_limit: BodyLimit,
 }
 
 /// One resource: GET (with `If-None-Match`), PUT, PATCH, DELETE (with `If-Match`).
@@ -331,7 +362,12 @@ async fn resource(
     body: &mut Option<Incoming>,
     target: Target,
 ) -> Result<Response<Body>, ScimError> {
-    let Target { kind, id, actor } = target;
+    let Target {
+        kind,
+        id,
+        actor,
+        body_limit,
+    } = target;
     let if_match = header(parts, http::header::IF_MATCH);
     let if_none_match = header(parts, http::header::IF_NONE_MATCH);
     let full_path = parts.uri.path().to_string();
@@ -352,13 +388,13 @@ async fn resource(
             ))
         }
         Method::PUT => {
-            let body = json_body(parts, body).await?;
+            let body = json_body(body_limit, parts, body).await?;
             let w = blocking(move || dir.replace(kind, &id, &body, if_match.as_deref(), &actor))
                 .await?;
             Ok(written(respond::json(200, &w.resource), &w))
         }
         Method::PATCH => {
-            let body = json_body(parts, body).await?;
+            let body = json_body(body_limit, parts, body).await?;
             // Users answer 200 with the resource (Entra's documented form); groups answer 204,
             // so a PATCH on a huge group never serializes its member list.
             let render = kind == ResourceKind::User;
@@ -504,11 +540,15 @@ fn one_or_list(
     }
 }
 
-async fn json_body(parts: &Parts, body: &mut Option<Incoming>) -> Result<Value, ScimError> {
+async fn json_body(
+    limit: BodyLimit,
+    parts: &Parts,
+    body: &mut Option<Incoming>,
+) -> Result<Value, ScimError> {
     let incoming = body
         .take()
         .ok_or_else(|| ScimError::internal("the request body was already read"))?;
-    let bytes = read_body(incoming).await?;
+    let bytes = read_body_limited(incoming, limit).await?;
     check_content_type(&parts.headers)?;
     parse_json(&bytes)
 }

@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use super::client_ip::{client_ip, ClientIp, TrustedProxies};
 use super::health::{self, Probe};
 use super::router::{handle, App};
+use crate::config::LimitsSettings;
 
 /// Per-connection state that lives outside the SCIM app: who may forward client addresses
 /// (swapped by a reload) and the readiness probe's gate.
@@ -27,14 +28,12 @@ pub struct Edge {
     pub probe: Probe,
 }
 
-/// A client has this long to finish the TLS handshake.
+/// A client has this long to finish the TLS handshake (or `header_read_timeout`, if shorter).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// And this long to send a request's headers (slowloris).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// In-flight requests get this long to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
-/// Connections beyond this wait in the kernel's accept queue instead of exhausting memory.
-const MAX_CONNECTIONS: usize = 4096;
+/// While every connection slot is taken, a warning is logged at most this often.
+const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// h2 keep-alive: ping an idle connection this often, and drop it when a ping goes unanswered.
 const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
@@ -48,18 +47,27 @@ struct Builders {
 }
 
 impl Builders {
-    fn new() -> Builders {
+    fn new(limits: &LimitsSettings) -> Builders {
+        // hyper's own head limits answer a bare 431 (h1) or reset the stream (h2); they are set
+        // at twice the configured ones, as an outer cap, so a head between the two reaches the
+        // router and gets a SCIM error that names the limit (`request::check_head`).
+        let outer_bytes = limits.max_header_bytes.saturating_mul(2).max(16 * 1024);
+        let outer_list = u32::try_from(outer_bytes).unwrap_or(u32::MAX);
+        // hyper runs one h1 timer from the moment a connection waits for a request head until
+        // the head is read, so it bounds both an idle keep-alive connection and a slow head:
+        // the smaller of the two limits keeps both promises.
+        let h1_wait = limits.header_read_timeout.min(limits.idle_timeout);
         let configure = |mut b: Builder<TokioExecutor>| {
             b.http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(h1_wait)
+                .max_buf_size(outer_bytes)
+                .max_headers(limits.max_headers.saturating_mul(2))
                 .keep_alive(true);
-            // h2 caps header lists at 16 KiB by default and answers a bare 431; a long filter
-            // in the URL should reach the router and get a SCIM error, as over HTTP/1.1.
             b.http2()
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(256)
-                .max_header_list_size(64 * 1024)
+                .max_header_list_size(outer_list)
                 .keep_alive_interval(Some(H2_PING_INTERVAL))
                 .keep_alive_timeout(H2_PING_TIMEOUT);
             b
@@ -73,6 +81,10 @@ impl Builders {
 }
 
 /// Accepts connections until `shutdown` resolves, then stops accepting and drains.
+///
+/// Over `max_connections`, new connections wait in the kernel's accept queue rather than being
+/// accepted and closed: a legitimate client queued behind slow ones is served as soon as a
+/// timeout frees a slot, and a flood costs the server no memory or file descriptors.
 pub async fn run(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -80,13 +92,32 @@ pub async fn run(
     edge: Arc<Edge>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let limits = app.limits.clone();
+    let header_timeout = limits.header_read_timeout;
+    let handshake_timeout = HANDSHAKE_TIMEOUT.min(header_timeout);
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let builders = Arc::new(Builders::new());
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let builders = Arc::new(Builders::new(&limits));
+    let mut last_full_warning: Option<std::time::Instant> = None;
     tokio::pin!(shutdown);
-    while let Some((permit, stream, peer)) =
-        accept_next(&listener, &permits, &mut shutdown, "accept failed").await
-    {
+    loop {
+        if permits.available_permits() == 0 {
+            // Once a minute at most: a slowloris attack must not also flood the logs.
+            let now = std::time::Instant::now();
+            if last_full_warning.is_none_or(|t| now.duration_since(t) >= FULL_WARNING_INTERVAL) {
+                last_full_warning = Some(now);
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    "every connection slot is taken; new connections wait until one frees \
+                     (limits.max_connections)"
+                );
+            }
+        }
+        let Some((permit, stream, peer)) =
+            accept_next(&listener, &permits, &mut shutdown, "accept failed").await
+        else {
+            break;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let edge = edge.clone();
@@ -117,7 +148,7 @@ pub async fn run(
             match tls {
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(
-                        HANDSHAKE_TIMEOUT,
+                        handshake_timeout,
                         acceptor.accept(stream),
                     )
                     .await
@@ -138,13 +169,19 @@ pub async fn run(
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
                     let builder = if h2 { &builders.h2 } else { &builders.h1 };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    serve_watched(watcher.watch(conn.into_owned()), &seen, peer).await;
+                    serve_watched(
+                        watcher.watch(conn.into_owned()),
+                        &seen,
+                        peer,
+                        header_timeout,
+                    )
+                    .await;
                 }
                 None => {
                     // Plain HTTP (behind a gateway) may be h1 or h2 with prior knowledge; the
                     // sniff waits for the first bytes, so bound that wait first.
                     let mut first = [0u8; 1];
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
+                    match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
                         Ok(Ok(n)) if n > 0 => {}
                         _ => {
                             tracing::debug!(%peer, "no request within the header timeout");
@@ -177,9 +214,10 @@ async fn serve_watched<E: std::fmt::Display>(
     conn: impl Future<Output = Result<(), E>>,
     seen: &AtomicBool,
     peer: SocketAddr,
+    header_timeout: Duration,
 ) {
     tokio::pin!(conn);
-    let first_request = tokio::time::sleep(HEADER_READ_TIMEOUT);
+    let first_request = tokio::time::sleep(header_timeout);
     tokio::pin!(first_request);
     let outcome = tokio::select! {
         r = &mut conn => Some(r),

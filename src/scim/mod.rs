@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod limits;
 pub mod patch;
 pub mod path;
 pub mod projection;

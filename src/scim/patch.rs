@@ -21,7 +21,7 @@
 use serde_json::{Map, Value};
 
 use super::compat::{self, OpKind, RawOp};
-use super::error::ScimError;
+use super::error::{ScimError, ScimType};
 use super::filter::{CompareOp, Filter, Literal};
 use super::path::{AttrPath, PatchPath};
 use super::resource::{
@@ -50,6 +50,29 @@ impl Operation {
             PatchPath::Extension(_) => false,
         }
     }
+}
+
+/// Refuses a PatchOp body with more than `max` operations, counted as the client sent them
+/// (before `compat` splits path-less ones). 400 `tooMany`: RFC 7644 §3.12 lists it for PATCH.
+pub fn check_operation_count(body: &Value, max: usize) -> Result<(), ScimError> {
+    let sent = body
+        .as_object()
+        .and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
+                .and_then(|(_, v)| v.as_array())
+        })
+        .map_or(0, Vec::len);
+    if sent <= max {
+        return Ok(());
+    }
+    Err(ScimError::bad_request(
+        ScimType::TooMany,
+        format!(
+            "{sent} operations in one PATCH; the limit is {max} (max_patch_operations): \
+             split the changes into several requests"
+        ),
+    ))
 }
 
 /// Parses a PatchOp request body into operations (quirks normalized by `compat`).

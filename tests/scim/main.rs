@@ -9,6 +9,7 @@ mod etags;
 mod extensions;
 mod hardening;
 mod health;
+mod limits;
 mod metrics;
 mod paging;
 mod patch_rfc;

@@ -92,20 +92,50 @@ pub enum Filter {
 }
 
 /// Filters longer than this (in bytes) are refused before parsing: no real client sends one.
+/// The default of `[limits] max_filter_length`, and the bound of filters in PATCH paths.
 pub const MAX_FILTER_LEN: usize = 8192;
-/// Nesting bound, so a hostile filter cannot exhaust the stack.
+/// Nesting bound, so a hostile filter cannot exhaust the stack: the default and the ceiling of
+/// `[limits] max_filter_depth`.
 pub const MAX_DEPTH: usize = 64;
+
+/// How long and how deeply nested a filter may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterLimits {
+    /// In bytes.
+    pub max_length: usize,
+    /// Levels of parentheses, `not` and value paths; capped at [`MAX_DEPTH`] whatever is asked.
+    pub max_depth: usize,
+}
+
+impl Default for FilterLimits {
+    fn default() -> Self {
+        FilterLimits {
+            max_length: MAX_FILTER_LEN,
+            max_depth: MAX_DEPTH,
+        }
+    }
+}
 
 /// Parses a filter expression. Errors are `invalidFilter` and name the position of the problem.
 pub fn parse(input: &str) -> Result<Filter, ScimError> {
-    parse::parse_with_sites(input).map(|(f, _)| f)
+    parse::parse_with_sites(input, FilterLimits::default()).map(|(f, _)| f)
 }
 
 /// Parses a filter and checks it against the schema of `kind`, as [`parse`] then
 /// [`Filter::check`] would, except that a check error also names the position in `input` of
 /// the attribute, operator or value it refuses.
 pub fn parse_checked(input: &str, reg: &Registry, kind: ResourceKind) -> Result<Filter, ScimError> {
-    let (f, sites) = parse::parse_with_sites(input)?;
+    parse_checked_within(input, reg, kind, FilterLimits::default())
+}
+
+/// [`parse_checked`] with the configured length and depth limits.
+pub fn parse_checked_within(
+    input: &str,
+    reg: &Registry,
+    kind: ResourceKind,
+    limits: FilterLimits,
+) -> Result<Filter, ScimError> {
+    let (f, sites) = parse::parse_with_sites(input, limits)?;
     check::check(&f, Scope::Resource(reg, kind), &sites).map_err(|(pos, why)| match pos {
         Some(p) => lex::err_at(input, p, &why),
         None => ScimError::invalid_filter(format!("invalid filter: {why} (filter: {input})")),

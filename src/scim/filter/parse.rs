@@ -6,7 +6,7 @@ use serde_json::{Number, Value};
 use super::super::error::ScimError;
 use super::super::path::AttrPath;
 use super::lex::{err_at, lex, Tok};
-use super::{CompareOp, Filter, Literal, MAX_DEPTH, MAX_FILTER_LEN};
+use super::{CompareOp, Filter, FilterLimits, Literal, MAX_DEPTH};
 
 /// Where the parts of one attribute expression or value path start (byte offsets), so the
 /// schema check can point at the part it refuses. One per node that names an attribute, in
@@ -25,17 +25,22 @@ struct Parser<'a> {
     toks: Vec<(usize, Tok)>,
     pos: usize,
     depth: usize,
+    max_depth: usize,
     in_brackets: bool,
     sites: Vec<Site>,
 }
 
 /// Parses `input`, returning the tree and the [`Site`]s of its attribute nodes.
-pub(super) fn parse_with_sites(input: &str) -> Result<(Filter, Vec<Site>), ScimError> {
-    if input.len() > MAX_FILTER_LEN {
+pub(super) fn parse_with_sites(
+    input: &str,
+    limits: FilterLimits,
+) -> Result<(Filter, Vec<Site>), ScimError> {
+    let max_length = limits.max_length;
+    if input.len() > max_length {
         // The whole text is not echoed back: it is what is too long.
         return Err(ScimError::invalid_filter(format!(
-            "invalid filter at position {}: the filter is {} bytes long; the limit is {MAX_FILTER_LEN}",
-            MAX_FILTER_LEN + 1,
+            "invalid filter at position {}: the filter is {} bytes long; the limit is {max_length} (max_filter_length)",
+            max_length + 1,
             input.len()
         )));
     }
@@ -48,6 +53,7 @@ pub(super) fn parse_with_sites(input: &str) -> Result<(Filter, Vec<Site>), ScimE
         toks,
         pos: 0,
         depth: 0,
+        max_depth: limits.max_depth.min(MAX_DEPTH),
         in_brackets: false,
         sites: Vec::new(),
     };
@@ -82,8 +88,11 @@ impl Parser<'_> {
     }
     fn enter(&mut self) -> Result<(), ScimError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(self.error(&format!("nesting deeper than {MAX_DEPTH} levels")));
+        if self.depth > self.max_depth {
+            let max = self.max_depth;
+            return Err(self.error(&format!(
+                "nesting deeper than {max} levels (max_filter_depth)"
+            )));
         }
         Ok(())
     }
