@@ -13,6 +13,7 @@ use serde::Deserialize;
 mod edit;
 mod extensions;
 mod metrics;
+mod oauth;
 #[cfg(test)]
 mod tests;
 mod token_file;
@@ -21,6 +22,7 @@ mod validate;
 pub use edit::{append_token, append_token_to_file};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
 pub use metrics::MetricsSettings;
+pub use oauth::{OAuthClientSettings, OAuthSettings, SCOPES as OAUTH_SCOPES};
 pub use token_file::{list_tokens, remove_token, remove_token_from_file, TokenEntry};
 use validate::{
     token_hash, token_name, validate_log, validate_server, validate_storage, validate_tls,
@@ -52,6 +54,8 @@ pub struct Config {
     pub metrics: Option<MetricsSettings>,
     /// `[log]`: how log lines are written.
     pub log: LogSettings,
+    /// `[oauth]` and `[[oauth_clients]]`: the client credentials grant at `/oauth/token`.
+    pub oauth: OAuthSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -212,6 +216,9 @@ struct RawConfig {
     extensions: Vec<extensions::RawExtension>,
     metrics: Option<metrics::RawMetrics>,
     log: Option<RawLog>,
+    oauth: Option<oauth::RawOAuth>,
+    #[serde(default)]
+    oauth_clients: Vec<oauth::RawOAuthClient>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,10 +323,12 @@ impl Config {
             metrics::validate_metrics(m, server_listen, &mut problems)
         });
         let log = validate_log(raw.log, &mut problems);
-        if raw.tokens.is_empty() {
+        let no_oauth_clients = raw.oauth_clients.is_empty();
+        let oauth = oauth::validate_oauth(raw.oauth, raw.oauth_clients, &mut problems);
+        if raw.tokens.is_empty() && no_oauth_clients {
             problems.push(Problem::new(
                 "tokens",
-                "no [[tokens]] are configured, so every request would be refused",
+                "no [[tokens]] or [[oauth_clients]] are configured, so every request would be refused",
                 format!(
                     "run `scimd token issue --name entra --config {}`",
                     source.display()
@@ -336,6 +345,7 @@ impl Config {
                 extensions,
                 metrics,
                 log,
+                oauth,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -370,6 +380,7 @@ impl Config {
             extensions: Vec::new(),
             metrics: None,
             log: LogSettings::default(),
+            oauth: OAuthSettings::default(),
             source: None,
         }
     }

@@ -51,13 +51,16 @@ pub enum AuthFailure {
     Malformed,
     /// A token was presented that matches no configured token.
     UnknownToken,
+    /// `POST /oauth/token` with an unknown client, a wrong secret or no client credentials.
+    OAuthClient,
 }
 
 impl AuthFailure {
-    const ALL: [AuthFailure; 3] = [
+    const ALL: [AuthFailure; 4] = [
         AuthFailure::MissingHeader,
         AuthFailure::Malformed,
         AuthFailure::UnknownToken,
+        AuthFailure::OAuthClient,
     ];
 
     fn label(self) -> &'static str {
@@ -65,6 +68,7 @@ impl AuthFailure {
             AuthFailure::MissingHeader => "missing_header",
             AuthFailure::Malformed => "malformed",
             AuthFailure::UnknownToken => "unknown_token",
+            AuthFailure::OAuthClient => "oauth_client",
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct App {
     pub dir: Arc<Directory>,
     /// Swapped by a reload; each request checks against the tokens in force when it arrives.
     pub tokens: LiveTokens,
+    /// Issues `/oauth/token` tokens and recognises them; a reload replaces its clients.
+    pub oauth: crate::oauth::OAuthIssuer,
     /// Where the SCIM endpoints live, e.g. `/scim/v2`; empty for the root.
     pub base_path: String,
     /// Permits for concurrent streamed group reads ([`MAX_GROUP_STREAMS`]).
@@ -102,8 +104,14 @@ fn client_request_id(parts: &Parts) -> Option<String> {
         .map(|v| v.chars().filter(|c| !c.is_control()).take(128).collect())
 }
 
+/// Who is calling: the name logs and the audit use (never the token), and whether it may write.
+struct Caller {
+    name: String,
+    may_write: bool,
+}
+
 /// Who is calling, for logs: the token's configured name, never the token.
-fn authenticate(app: &App, parts: &Parts) -> Result<String, ScimError> {
+fn authenticate(app: &App, parts: &Parts) -> Result<Caller, ScimError> {
     let headers = &parts.headers;
     let presented = if let Some(v) = headers.get(http::header::AUTHORIZATION) {
         let v = v.to_str().unwrap_or_default().trim();
@@ -129,7 +137,18 @@ fn authenticate(app: &App, parts: &Parts) -> Result<String, ScimError> {
             "authentication required: send \"Authorization: Bearer <token>\" with a token issued by `scimd token issue`",
         ));
     };
-    app.tokens.authenticate(&presented).ok_or_else(|| {
+    let configured = app.tokens.authenticate(&presented).map(|name| Caller {
+        name,
+        may_write: true,
+    });
+    // Not a configured token: perhaps one `/oauth/token` issued.
+    let issued = || {
+        app.oauth.verify(&presented).map(|g| Caller {
+            may_write: g.may_write(),
+            name: format!("oauth:{}", g.client_id),
+        })
+    };
+    configured.or_else(issued).ok_or_else(|| {
         app.metrics.auth_failure(AuthFailure::UnknownToken);
         ScimError::new(401, None, "the bearer token is not valid")
     })
@@ -183,6 +202,9 @@ async fn dispatch(
     client_ip: &str,
 ) -> Result<Response<Body>, ScimError> {
     let path = parts.uri.path().to_string();
+    if path == super::oauth::TOKEN_PATH {
+        return Ok(super::oauth::token(app, parts, body, who, client_ip).await);
+    }
     let rest = match path.strip_prefix(app.base_path.as_str()) {
         Some(r) if r.is_empty() || r.starts_with('/') => r.to_string(),
         _ => {
@@ -192,7 +214,7 @@ async fn dispatch(
             )))
         }
     };
-    let name = authenticate(app, parts)?;
+    let Caller { name, may_write } = authenticate(app, parts)?;
     *who = Some(name.to_string());
     let actor = Actor {
         token: name.to_string(),
@@ -204,8 +226,20 @@ async fn dispatch(
     let query = Query::parse(parts.uri.query());
     let dir = app.dir.clone();
     let full_path = path.clone();
+    let route = route(&rest);
+    let changes = matches!(
+        method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) && !matches!(route, Route::Search(_));
+    if changes && !may_write {
+        return Err(ScimError::new(
+            403,
+            None,
+            format!("{name} has no \"write\" scope, so it may not {method} {path}"),
+        ));
+    }
 
-    match route(&rest) {
+    match route {
         Route::NotFound => Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
         Route::Search(kind) => {
             if method != Method::POST {

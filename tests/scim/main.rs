@@ -10,6 +10,7 @@ mod extensions;
 mod hardening;
 mod health;
 mod metrics;
+mod oauth;
 mod paging;
 mod patch_rfc;
 mod protocol;
