@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::common::{Reply, TestServer};
-use scimd::config::{Config, OAuthClientSettings};
+use scimd::config::{Config, MetricsSettings, OAuthClientSettings};
 use scimd::directory::{AuditQuery, Directory};
 use scimd::scim::Registry;
 use scimd::store::Store;
@@ -118,7 +118,7 @@ fn new_user(name: &str) -> Value {
 
 #[tokio::test]
 async fn basic_and_post_authentication_both_issue_a_working_token() {
-    let s = server().await;
+    let mut s = server().await;
     s.user("existing@example.com").await;
 
     let basic = request(
@@ -158,7 +158,6 @@ async fn basic_and_post_authentication_both_issue_a_working_token() {
         assert_eq!(r.status, 201, "{}", r.body);
     }
     // The audit names the client, never the token.
-    let mut s = s;
     s.shutdown().await;
     let store = Arc::new(Store::open(&s.store_path).expect("store reopens"));
     let dir = Directory::new(store, Registry::new(), "https://x/scim/v2", 100);
@@ -171,7 +170,13 @@ async fn basic_and_post_authentication_both_issue_a_working_token() {
 
 #[tokio::test]
 async fn wrong_secret_and_unknown_client_are_invalid_client() {
-    let s = server().await;
+    let s = TestServer::start_with(|c| {
+        with_clients(c);
+        c.metrics = Some(MetricsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+        });
+    })
+    .await;
     let r = request(
         &s,
         &[("grant_type", "client_credentials")],
@@ -209,6 +214,22 @@ async fn wrong_secret_and_unknown_client_are_invalid_client() {
     let r = request(&s, &[("grant_type", "client_credentials")], None).await;
     assert_oauth_error(&r, 401, "invalid_client");
     assert!(r.headers.contains_key("www-authenticate"));
+
+    // Each of the four refusals is counted; the issued token below is not.
+    obtain(&s, "entra", ENTRA_SECRET).await;
+    let addr = s.metrics_addr.expect("metrics listener");
+    let text = reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("scimd_auth_failures_total{reason=\"oauth_client\"} 4\n"),
+        "{text}"
+    );
     s.stop().await;
 }
 
