@@ -22,7 +22,10 @@ mod validate;
 pub use edit::{append_token, append_token_to_file};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
 pub use metrics::MetricsSettings;
-pub use oauth::{OAuthClientSettings, OAuthSettings, SCOPES as OAUTH_SCOPES};
+pub use oauth::{
+    append_oauth_client, append_oauth_client_to_file, OAuthClientSettings, OAuthSettings,
+    SCOPES as OAUTH_SCOPES,
+};
 pub use token_file::{list_tokens, remove_token, remove_token_from_file, TokenEntry};
 use validate::{
     token_hash, token_name, validate_log, validate_server, validate_storage, validate_tls,

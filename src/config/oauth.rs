@@ -221,6 +221,103 @@ fn scopes(list: &[String]) -> Result<Vec<String>, Bad> {
     Ok(out)
 }
 
+/// Returns `document` with an `[[oauth_clients]]` stanza appended (after the comment lines in
+/// `comment`), everything else kept as it was; like [`super::append_token`]. Refuses a taken
+/// `client_id`, a bad id, hash or scope, and a document that is not TOML.
+pub fn append_oauth_client(
+    document: &str,
+    client_id: &str,
+    secret_sha256_hex: &str,
+    scope_list: &[String],
+    comment: &[&str],
+) -> Result<String, Problem> {
+    token_name(client_id).map_err(|b| b.at("client_id"))?;
+    token_hash(secret_sha256_hex).map_err(|b| b.at("secret_sha256"))?;
+    let scope_list = scopes(scope_list).map_err(|b| b.at("scopes"))?;
+    let doc: toml_edit::DocumentMut = document.parse().map_err(|e: toml_edit::TomlError| {
+        Problem::new(
+            "",
+            format!("not valid TOML: {}", e.message()),
+            "fix the file first (`scimd check-config` shows every problem)",
+        )
+    })?;
+    let taken = match doc.get("oauth_clients") {
+        None => false,
+        Some(toml_edit::Item::ArrayOfTables(clients)) => clients
+            .iter()
+            .any(|c| c.get("client_id").and_then(|v| v.as_str()) == Some(client_id)),
+        Some(_) => {
+            return Err(Problem::new(
+                "oauth_clients",
+                "is not written as [[oauth_clients]] tables",
+                "add the printed [[oauth_clients]] stanza by hand",
+            ))
+        }
+    };
+    if taken {
+        return Err(Problem::new(
+            "client_id",
+            format!("an OAuth client {client_id:?} already exists"),
+            "client ids must be unique: choose another, or remove the old stanza to replace it",
+        ));
+    }
+    let mut table = toml_edit::Table::new();
+    table.insert("client_id", toml_edit::value(client_id));
+    table.insert("secret_sha256", toml_edit::value(secret_sha256_hex));
+    let mut array = toml_edit::Array::new();
+    for s in &scope_list {
+        array.push(s.as_str());
+    }
+    table.insert("scopes", toml_edit::value(array));
+    let mut clients = toml_edit::ArrayOfTables::new();
+    clients.push(table);
+    let mut stanza = toml_edit::DocumentMut::new();
+    stanza.insert("oauth_clients", toml_edit::Item::ArrayOfTables(clients));
+
+    let mut out = String::with_capacity(document.len() + 200);
+    out.push_str(document);
+    if !document.is_empty() && !document.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push('\n');
+    for line in comment {
+        out.push_str("# ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&stanza.to_string());
+    // The result must parse and end with the new client.
+    let appended = out.parse::<toml_edit::DocumentMut>().ok().is_some_and(|d| {
+        d.get("oauth_clients")
+            .and_then(|t| t.as_array_of_tables())
+            .and_then(|t| t.iter().last())
+            .and_then(|t| t.get("client_id"))
+            .and_then(|v| v.as_str())
+            == Some(client_id)
+    });
+    if !appended {
+        return Err(Problem::new(
+            "oauth_clients",
+            "the stanza could not be appended to this file",
+            "add the printed [[oauth_clients]] stanza by hand",
+        ));
+    }
+    Ok(out)
+}
+
+/// [`append_oauth_client`] on a file, rewritten the way `scimd token issue` rewrites it.
+pub fn append_oauth_client_to_file(
+    path: &std::path::Path,
+    client_id: &str,
+    secret_sha256_hex: &str,
+    scope_list: &[String],
+    comment: &[&str],
+) -> Result<(), super::ConfigError> {
+    super::edit::edit_file(path, |text| {
+        append_oauth_client(text, client_id, secret_sha256_hex, scope_list, comment)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Config;
@@ -299,6 +396,29 @@ mod tests {
         );
         let e = load("[[oauth_clients]]\nclient_id = \"x\"\nsecret = \"s\"\n").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn an_appended_client_loads_and_a_taken_id_is_refused() {
+        let doc = format!(
+            "# keep me\n[storage]\npath = \"scimd.redb\"\n[[oauth_clients]]\n\
+             client_id = \"entra\"\nsecret_sha256 = \"{}\"\n",
+            "cd".repeat(32)
+        );
+        let read = vec!["read".to_string()];
+        let out = append_oauth_client(&doc, "audit", &"ef".repeat(32), &read, &["added"]).unwrap();
+        assert!(out.starts_with(&doc));
+        assert!(out.contains("# added\n[[oauth_clients]]"), "{out}");
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::from_toml(&out, &dir.path().join("scimd.toml")).unwrap();
+        assert_eq!(c.oauth.clients[1].client_id, "audit");
+        assert_eq!(c.oauth.clients[1].scopes, ["read"]);
+        let e = append_oauth_client(&doc, "entra", &"ef".repeat(32), &read, &[]).unwrap_err();
+        assert_eq!(e.key, "client_id");
+        let e =
+            append_oauth_client(&doc, "x", &"ef".repeat(32), &["admin".into()], &[]).unwrap_err();
+        assert_eq!(e.key, "scopes");
+        assert!(append_oauth_client("[x", "y", &"ef".repeat(32), &read, &[]).is_err());
     }
 
     #[test]

@@ -415,3 +415,44 @@ async fn without_clients_every_token_request_is_invalid_client() {
     assert_eq!(s.get("/Users").await.status, 200);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_added_with_the_cli_obtains_a_token_with_the_printed_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scimd.toml");
+    std::fs::write(&path, "[storage]\npath = \"scimd.redb\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args([
+            "oauth-client",
+            "add",
+            "cli-client",
+            "--scope",
+            "read",
+            "--config",
+        ])
+        .arg(&path)
+        .output()
+        .expect("scimd runs");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Client Secret:"))
+        .expect("the secret is printed")
+        .trim()
+        .to_string();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(&secret), "the file holds only the hash");
+    let loaded = Config::load(&path).expect("the edited file loads");
+
+    let s = TestServer::start_with(|c| c.oauth = loaded.oauth.clone()).await;
+    let r = request(
+        &s,
+        &[("grant_type", "client_credentials")],
+        Some(("cli-client", &secret)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["scope"], "read");
+    s.stop().await;
+}
