@@ -15,6 +15,7 @@ mod edit;
 mod extensions;
 mod limits;
 mod metrics;
+mod oauth;
 #[cfg(test)]
 mod tests;
 mod token_file;
@@ -28,6 +29,10 @@ pub use edit::{
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
 pub use limits::LimitsSettings;
 pub use metrics::MetricsSettings;
+pub use oauth::{
+    append_oauth_client, append_oauth_client_to_file, OAuthClientSettings, OAuthSettings,
+    SCOPES as OAUTH_SCOPES,
+};
 pub use token_file::{list_tokens, remove_token, remove_token_from_file, TokenEntry};
 use validate::{
     token_hash, token_name, validate_log, validate_server, validate_storage, validate_tls,
@@ -63,6 +68,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `[limits]`: request sizes and slow-client timeouts.
     pub limits: LimitsSettings,
+    /// `[oauth]` and `[[oauth_clients]]`: the client credentials grant at `/oauth/token`.
+    pub oauth: OAuthSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
 }
@@ -248,6 +255,9 @@ struct RawConfig {
     log: Option<RawLog>,
     auth: Option<auth::RawAuth>,
     limits: Option<limits::RawLimits>,
+    oauth: Option<oauth::RawOAuth>,
+    #[serde(default)]
+    oauth_clients: Vec<oauth::RawOAuthClient>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -366,10 +376,12 @@ impl Config {
         });
         let log = validate_log(raw.log, &mut problems);
         let auth = auth::validate_auth(raw.auth, &mut problems);
-        if raw.tokens.is_empty() {
+        let no_oauth_clients = raw.oauth_clients.is_empty();
+        let oauth = oauth::validate_oauth(raw.oauth, raw.oauth_clients, &mut problems);
+        if raw.tokens.is_empty() && no_oauth_clients {
             problems.push(Problem::new(
                 "tokens",
-                "no [[tokens]] are configured, so every request would be refused",
+                "no [[tokens]] or [[oauth_clients]] are configured, so every request would be refused",
                 format!(
                     "run `scimd token issue --name entra --config {}`",
                     source.display()
@@ -388,6 +400,7 @@ impl Config {
                 log,
                 auth,
                 limits,
+                oauth,
                 source: Some(source.to_path_buf()),
             }),
             _ => Err(ConfigError {
@@ -424,6 +437,7 @@ impl Config {
             log: LogSettings::default(),
             auth: AuthSettings::default(),
             limits: LimitsSettings::default(),
+            oauth: OAuthSettings::default(),
             source: None,
         }
     }

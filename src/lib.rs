@@ -22,6 +22,7 @@ pub mod config;
 pub mod directory;
 pub mod http;
 pub mod metrics;
+pub mod oauth;
 pub mod scim;
 pub mod store;
 pub mod systemd;

@@ -65,6 +65,9 @@ enum Command {
     /// Inspect the directory store.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Add OAuth 2.0 clients that obtain tokens from POST /oauth/token (docs/OAUTH.md).
+    #[command(subcommand, name = "oauth-client")]
+    OAuthClient(OAuthClientCommand),
     /// Write every User and Group as SCIM JSON Lines (works while the server runs).
     Export {
         #[command(flatten)]
@@ -87,6 +90,21 @@ enum Command {
         /// The configuration file to check.
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OAuthClientCommand {
+    /// Generate a client secret, print it once and print (or append) its [[oauth_clients]] stanza.
+    Add {
+        /// The client id the IdP sends (1-64 of A-Z a-z 0-9 . _ -), e.g. "entra-prod".
+        client_id: String,
+        /// A scope to grant, "read" or "write"; repeat for both [default: read and write].
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Append the stanza to this configuration file (comments and layout are kept).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -206,6 +224,11 @@ fn run(command: Command, log_format: Option<LogFormat>) -> Result<(), Failure> {
             token_issue(&name, config.as_deref(), &access)
         }
         Command::Token(TokenCommand::Hash) => token_hash(),
+        Command::OAuthClient(OAuthClientCommand::Add {
+            client_id,
+            scopes,
+            config,
+        }) => oauth_client_add(&client_id, scopes, config.as_deref()),
         Command::CheckConfig { config } => check_config(&config),
         Command::Db(DbCommand::Verify { config, data_dir }) => {
             db_verify(config.as_deref(), data_dir)
@@ -549,6 +572,55 @@ fn token_issue(
     let _ = writeln!(
         out,
         "Restart scimd (or reload its configuration) for the token to take effect."
+    );
+    print_stdout(&out)
+}
+
+fn oauth_client_add(
+    client_id: &str,
+    mut scopes: Vec<String>,
+    config_path: Option<&Path>,
+) -> Result<(), Failure> {
+    if scopes.is_empty() {
+        scopes = config::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect();
+    }
+    let secret = auth::generate_secret().map_err(|e| Failure::Runtime(e.to_string()))?;
+    let hash = auth::sha256_hex(&secret);
+    let comment = format!("OAuth client {client_id:?} added by `scimd oauth-client add`");
+    // Checks the id and scopes even when no file is given; a secret is shown only for a stanza
+    // that is valid (and, with --config, registered).
+    let stanza = config::append_oauth_client("", client_id, &hash, &scopes, &[])
+        .map_err(|p| Failure::Config(format!("{}: {} ({})", p.key, p.message, p.hint)))?;
+    if let Some(path) = config_path {
+        config::append_oauth_client_to_file(path, client_id, &hash, &scopes, &[comment.as_str()])
+            .map_err(|e| Failure::config_error(&e))?;
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "New OAuth client {client_id:?}. Copy the secret now: it is not stored and will NOT be shown again."
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Client Identifier: {client_id}");
+    let _ = writeln!(out, "Client Secret:     {secret}");
+    let _ = writeln!(out);
+    match config_path {
+        Some(path) => {
+            let _ = writeln!(out, "Appended to {}:", path.display());
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "Add this stanza to the configuration file (or rerun with --config PATH):"
+            );
+        }
+    }
+    let _ = write!(out, "{}", stanza.trim_start());
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Reload scimd (systemctl reload scimd) for the client to take effect; its Token Endpoint \
+         is /oauth/token at the server's root."
     );
     print_stdout(&out)
 }

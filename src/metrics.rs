@@ -57,16 +57,19 @@ pub enum AuthFailure {
     InsufficientScope,
     /// The client's address is blocked after too many failures; no token was checked.
     Throttled,
+    /// `POST /oauth/token` with an unknown client, a wrong secret or no client credentials.
+    OAuthClient,
 }
 
 impl AuthFailure {
-    const ALL: [AuthFailure; 6] = [
+    const ALL: [AuthFailure; 7] = [
         AuthFailure::MissingHeader,
         AuthFailure::Malformed,
         AuthFailure::UnknownToken,
         AuthFailure::ExpiredToken,
         AuthFailure::InsufficientScope,
         AuthFailure::Throttled,
+        AuthFailure::OAuthClient,
     ];
 
     /// The metric label, also the `reason` in log lines.
@@ -78,6 +81,7 @@ impl AuthFailure {
             AuthFailure::ExpiredToken => "expired_token",
             AuthFailure::InsufficientScope => "insufficient_scope",
             AuthFailure::Throttled => "throttled",
+            AuthFailure::OAuthClient => "oauth_client",
         }
     }
 }

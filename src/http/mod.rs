@@ -6,6 +6,7 @@ mod bulk;
 pub mod client_ip;
 mod health;
 mod metrics;
+mod oauth;
 mod reload;
 mod request;
 mod respond;
@@ -202,6 +203,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let app = Arc::new(App {
         dir,
         tokens: LiveTokens::new(TokenRegistry::new(&config.tokens)),
+        oauth: crate::oauth::OAuthIssuer::new(&config.oauth),
         base_path,
         streams: Arc::new(tokio::sync::Semaphore::new(router::MAX_GROUP_STREAMS)),
         metrics,

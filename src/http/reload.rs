@@ -82,6 +82,8 @@ pub struct ReloadReport {
     /// The new certificate's fingerprint, when it changed.
     pub certificate: Option<String>,
     pub trusted_proxies_changed: bool,
+    /// OAuth clients removed or given a new secret or scopes: their issued tokens are revoked.
+    pub oauth_clients_revoked: Vec<String>,
     /// Keys whose new value waits for a restart.
     pub needs_restart: Vec<&'static str>,
 }
@@ -122,6 +124,7 @@ impl Reloader {
         self.app
             .rates
             .retain(|name| new.tokens.iter().any(|t| t.name == name));
+        report.oauth_clients_revoked = self.app.oauth.replace(&new.oauth);
         report.trusted_proxies_changed =
             applied.server.trusted_proxies != new.server.trusted_proxies;
         self.proxies.store(Arc::new(proxies));
@@ -201,6 +204,7 @@ pub(super) fn log_outcome(outcome: &Result<ReloadReport, String>, tokens_in_forc
                 tokens_changed = ?r.tokens_changed,
                 certificate = r.certificate.as_deref().unwrap_or("unchanged"),
                 trusted_proxies_changed = r.trusted_proxies_changed,
+                oauth_clients_revoked = ?r.oauth_clients_revoked,
                 "configuration reloaded"
             );
             if !r.needs_restart.is_empty() {

@@ -13,7 +13,7 @@ use super::request::{
     check_content_type, check_head, parse_json, read_body, read_body_limited, BodyLimit, Query,
 };
 use super::respond::{self, Body};
-use crate::auth::{LiveTokens, Principal};
+use crate::auth::{LiveTokens, Principal, Scope, Scopes};
 use crate::directory::{Actor, Directory, GroupGet, ListParams};
 use crate::metrics::AuthFailure;
 use crate::scim::bulk;
@@ -26,6 +26,8 @@ pub struct App {
     pub dir: Arc<Directory>,
     /// Swapped by a reload; each request checks against the tokens in force when it arrives.
     pub tokens: LiveTokens,
+    /// Issues `/oauth/token` tokens and recognises them; a reload replaces its clients.
+    pub oauth: crate::oauth::OAuthIssuer,
     /// Where the SCIM endpoints live, e.g. `/scim/v2`; empty for the root.
     pub base_path: String,
     /// Permits for concurrent streamed group reads ([`MAX_GROUP_STREAMS`]).
@@ -152,7 +154,22 @@ fn authenticate(app: &App, parts: &Parts) -> Result<Principal, Refusal> {
             ),
         ));
     };
-    app.tokens.authenticate(&presented).ok_or_else(|| {
+    let configured = app.tokens.authenticate(&presented);
+    // Not a configured token: perhaps one `/oauth/token` issued. Its expiry is the issuer's
+    // business (an expired one is not found), so the principal carries none.
+    let issued = || {
+        app.oauth.verify(&presented).map(|g| Principal {
+            name: format!("oauth:{}", g.client_id),
+            scopes: g
+                .scopes
+                .iter()
+                .filter_map(|s| Scope::parse(s))
+                .fold(Scopes::none(), Scopes::with),
+            expires_at: None,
+            rate_limit: None,
+        })
+    };
+    configured.or_else(issued).ok_or_else(|| {
         Refusal::new(
             AuthFailure::UnknownToken,
             ScimError::new(401, None, "the bearer token is not valid"),
@@ -208,6 +225,13 @@ async fn dispatch(
     client_ip: &str,
 ) -> Result<Response<Body>, ScimError> {
     let path = parts.uri.path().to_string();
+    if path == super::oauth::TOKEN_PATH {
+        // Client secrets are guessed like tokens: the same per-address throttle applies.
+        if let Some(refused) = access::throttled(app, access::client_addr(parts)) {
+            return Ok(refused);
+        }
+        return Ok(super::oauth::token(app, parts, body, who, client_ip).await);
+    }
     let rest = match path.strip_prefix(app.base_path.as_str()) {
         Some(r) if r.is_empty() || r.starts_with('/') => r.to_string(),
         _ => {

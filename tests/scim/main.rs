@@ -11,6 +11,7 @@ mod hardening;
 mod health;
 mod limits;
 mod metrics;
+mod oauth;
 mod paging;
 mod patch_rfc;
 mod protocol;
