@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 mod edit;
 mod extensions;
+mod guard;
 mod metrics;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ mod validate;
 
 pub use edit::{append_token, append_token_to_file};
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
+pub use guard::{window as parse_guard_window, GuardSettings};
 pub use metrics::MetricsSettings;
 pub use token_file::{list_tokens, remove_token, remove_token_from_file, TokenEntry};
 use validate::{
@@ -54,6 +56,8 @@ pub struct Config {
     pub log: LogSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
+    /// `[guard]`: when user disables and deletes are held; `None`: never.
+    pub guard: Option<GuardSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +216,7 @@ struct RawConfig {
     extensions: Vec<extensions::RawExtension>,
     metrics: Option<metrics::RawMetrics>,
     log: Option<RawLog>,
+    guard: Option<guard::RawGuard>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,6 +321,9 @@ impl Config {
             metrics::validate_metrics(m, server_listen, &mut problems)
         });
         let log = validate_log(raw.log, &mut problems);
+        let guard = raw
+            .guard
+            .and_then(|g| guard::validate_guard(g, &mut problems));
         if raw.tokens.is_empty() {
             problems.push(Problem::new(
                 "tokens",
@@ -337,6 +345,7 @@ impl Config {
                 metrics,
                 log,
                 source: Some(source.to_path_buf()),
+                guard,
             }),
             _ => Err(ConfigError {
                 path: source.to_path_buf(),
@@ -371,6 +380,7 @@ impl Config {
             metrics: None,
             log: LogSettings::default(),
             source: None,
+            guard: None,
         }
     }
 

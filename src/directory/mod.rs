@@ -5,6 +5,7 @@
 
 mod audit;
 mod bulk;
+mod deprovision;
 mod members;
 mod page;
 mod plan;
@@ -32,6 +33,8 @@ pub struct Directory {
     reg: Registry,
     base_url: String,
     max_page: usize,
+    /// The mass-deprovisioning guard, when `[guard]` is configured.
+    guard: Option<Arc<crate::guard::live::Guard>>,
 }
 
 impl Directory {
@@ -43,6 +46,7 @@ impl Directory {
             reg,
             base_url: base_url.trim_end_matches('/').to_string(),
             max_page: max_page.max(1),
+            guard: None,
         }
     }
 
