@@ -97,7 +97,9 @@ pub fn handle(dir: &Directory, request: &Value, uid: Option<u32>) -> Value {
     match request.get("command").and_then(Value::as_str) {
         Some("status") => match dir.guard_status() {
             Ok(Some(status)) => json!({"ok": true, "status": status}),
-            Ok(None) => failure("the deprovisioning guard is off: the configuration has no [guard]"),
+            Ok(None) => {
+                failure("the deprovisioning guard is off: the configuration has no [guard]")
+            }
             Err(e) => failure(&e.detail),
         },
         Some("release") => {
@@ -121,7 +123,9 @@ pub fn handle(dir: &Directory, request: &Value, uid: Option<u32>) -> Value {
                 Some((cleared, release)) => {
                     json!({"ok": true, "cleared": cleared, "release": release})
                 }
-                None => failure("the deprovisioning guard is off: the configuration has no [guard]"),
+                None => {
+                    failure("the deprovisioning guard is off: the configuration has no [guard]")
+                }
             }
         }
         Some(other) => failure(&format!(

@@ -300,7 +300,10 @@ mod tests {
         let p = policy(Some(3), None);
         let mut s = State::default();
         for i in 0..3 {
-            assert_eq!(s.decide(&p, t(i), 100, &user(i as u32, How::Disable)), Decision::Admitted);
+            assert_eq!(
+                s.decide(&p, t(i), 100, &user(i as u32, How::Disable)),
+                Decision::Admitted
+            );
         }
         assert_eq!(
             s.decide(&p, t(4), 100, &user(4, How::Disable)),
@@ -313,17 +316,29 @@ mod tests {
         let trip = s.trip.as_ref().unwrap();
         assert_eq!((trip.in_window, trip.limit, trip.held), (3, 3, 2));
         assert_eq!(trip.since, t(4));
-        assert_eq!(trip.held_users, vec![user(4, How::Disable), user(5, How::Delete)]);
+        assert_eq!(
+            trip.held_users,
+            vec![user(4, How::Disable), user(5, How::Delete)]
+        );
     }
 
     #[test]
     fn the_window_slides() {
         let p = policy(Some(2), None);
         let mut s = State::default();
-        assert_eq!(s.decide(&p, t(0), 10, &user(0, How::Delete)), Decision::Admitted);
-        assert_eq!(s.decide(&p, t(30), 10, &user(1, How::Delete)), Decision::Admitted);
+        assert_eq!(
+            s.decide(&p, t(0), 10, &user(0, How::Delete)),
+            Decision::Admitted
+        );
+        assert_eq!(
+            s.decide(&p, t(30), 10, &user(1, How::Delete)),
+            Decision::Admitted
+        );
         // The first left the window 60 minutes after it happened.
-        assert_eq!(s.decide(&p, t(60), 10, &user(2, How::Delete)), Decision::Admitted);
+        assert_eq!(
+            s.decide(&p, t(60), 10, &user(2, How::Delete)),
+            Decision::Admitted
+        );
         assert_eq!(
             s.decide(&p, t(61), 10, &user(3, How::Delete)),
             Decision::Held { tripped_now: true }
@@ -341,14 +356,22 @@ mod tests {
             s.decide(&p, t(500), 10, &user(1, How::Disable)),
             Decision::Held { tripped_now: false }
         ));
-        let trip = s.release(t(501), Duration::from_secs(7200), "uid 0").unwrap();
+        let trip = s
+            .release(t(501), Duration::from_secs(7200), "uid 0")
+            .unwrap();
         assert_eq!(trip.held, 2);
         assert_eq!(trip.distinct_held(), 1);
         for i in 0..50 {
-            assert_eq!(s.decide(&p, t(502), 10, &user(i, How::Delete)), Decision::Released);
+            assert_eq!(
+                s.decide(&p, t(502), 10, &user(i, How::Delete)),
+                Decision::Released
+            );
         }
         // After the release window the guard counts afresh.
-        assert_eq!(s.decide(&p, t(621), 10, &user(60, How::Delete)), Decision::Admitted);
+        assert_eq!(
+            s.decide(&p, t(621), 10, &user(60, How::Delete)),
+            Decision::Admitted
+        );
         assert!(matches!(
             s.decide(&p, t(622), 10, &user(61, How::Delete)),
             Decision::Held { tripped_now: true }
@@ -363,7 +386,10 @@ mod tests {
         let mut s = State::default();
         for i in 0..5u32 {
             let users = 10 - u64::from(i);
-            assert_eq!(s.decide(&p, t(i.into()), users, &user(i, How::Delete)), Decision::Admitted);
+            assert_eq!(
+                s.decide(&p, t(i.into()), users, &user(i, How::Delete)),
+                Decision::Admitted
+            );
         }
         assert_eq!(
             s.decide(&p, t(6), 5, &user(6, How::Delete)),
@@ -383,9 +409,15 @@ mod tests {
     fn a_failed_write_is_not_counted() {
         let p = policy(Some(1), None);
         let mut s = State::default();
-        assert_eq!(s.decide(&p, t(0), 10, &user(0, How::Disable)), Decision::Admitted);
+        assert_eq!(
+            s.decide(&p, t(0), 10, &user(0, How::Disable)),
+            Decision::Admitted
+        );
         s.forget(t(0));
-        assert_eq!(s.decide(&p, t(1), 10, &user(0, How::Disable)), Decision::Admitted);
+        assert_eq!(
+            s.decide(&p, t(1), 10, &user(0, How::Disable)),
+            Decision::Admitted
+        );
     }
 
     #[test]
@@ -413,7 +445,10 @@ mod tests {
         s.decide(&p, t(1), 10, &user(1, How::Delete));
         let json = serde_json::to_string(&s).unwrap();
         let back: State = serde_json::from_str::<State>(&json).unwrap().restored();
-        assert_eq!(back.trip.as_ref().unwrap().held_users, s.trip.as_ref().unwrap().held_users);
+        assert_eq!(
+            back.trip.as_ref().unwrap().held_users,
+            s.trip.as_ref().unwrap().held_users
+        );
         assert_eq!(back.trip.as_ref().unwrap().distinct_held(), 1);
         let mut back = back;
         assert!(matches!(

@@ -45,7 +45,9 @@ pub fn run(command: &GuardCommand) -> Result<(), Failure> {
 
 /// The socket, and whether the configuration turns the guard on (`None`: the embedded default,
 /// whose server is asked all the same).
-fn locate(at: &StoreLocation) -> Result<(std::path::PathBuf, std::path::PathBuf, Option<bool>), Failure> {
+fn locate(
+    at: &StoreLocation,
+) -> Result<(std::path::PathBuf, std::path::PathBuf, Option<bool>), Failure> {
     let (store, _) = at.resolve()?;
     let configured = at.config()?.map(|c| c.guard.is_some());
     Ok((control_socket(&store), store, configured))
@@ -111,7 +113,8 @@ fn release(at: &StoreLocation, span: Option<&str>) -> Result<(), Failure> {
     }
     let mut request = json!({"command": "release"});
     if let Some(s) = span {
-        let d = scimd::config::parse_guard_window(s).map_err(|e| Failure::Config(format!("--for: {e}")))?;
+        let d = scimd::config::parse_guard_window(s)
+            .map_err(|e| Failure::Config(format!("--for: {e}")))?;
         request["forSeconds"] = json!(d.as_secs());
     }
     if let Some(user) = std::env::var_os("SUDO_USER").or_else(|| std::env::var_os("USER")) {
@@ -152,7 +155,9 @@ fn ok(answer: Value) -> Result<Value, Failure> {
     if answer["ok"] == json!(true) {
         return Ok(answer);
     }
-    let error = answer["error"].as_str().unwrap_or("the server refused the command");
+    let error = answer["error"]
+        .as_str()
+        .unwrap_or("the server refused the command");
     Err(Failure::Runtime(error.to_string()))
 }
 
@@ -175,7 +180,10 @@ fn describe(s: &Status) -> String {
         threshold.join(" or "),
         s.limit
     ));
-    out.push_str(&format!("deprovisions counted in the window: {}\n", s.in_window));
+    out.push_str(&format!(
+        "deprovisions counted in the window: {}\n",
+        s.in_window
+    ));
     match &s.trip {
         Some(t) => out.push_str(&describe_trip(t, s.distinct_held)),
         None => out.push_str("not tripped: disables and deletes go through\n"),
@@ -208,6 +216,8 @@ fn describe_trip(t: &Trip, distinct: u64) -> String {
         out.push_str(&line.chars().filter(|c| !c.is_control()).collect::<String>());
         out.push('\n');
     }
-    out.push_str("release with `scimd guard release` (or fix the scoping in the identity provider first)\n");
+    out.push_str(
+        "release with `scimd guard release` (or fix the scoping in the identity provider first)\n",
+    );
     out
 }

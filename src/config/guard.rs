@@ -29,7 +29,8 @@ pub struct GuardSettings {
 /// The window when `window` is not set: one Entra provisioning cycle is about 40 minutes.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 
-const WINDOW_HINT: &str = "a duration such as \"30m\", \"1h\" or \"1day\" (between 1 minute and 30 days)";
+const WINDOW_HINT: &str =
+    "a duration such as \"30m\", \"1h\" or \"1day\" (between 1 minute and 30 days)";
 
 /// Validates `[guard]`: at least one threshold, each in range, and a parseable window.
 pub(super) fn validate_guard(raw: RawGuard, problems: &mut Vec<Problem>) -> Option<GuardSettings> {
@@ -159,7 +160,10 @@ mod tests {
     #[test]
     fn refuses_a_guard_without_threshold_and_a_tiny_window() {
         let e = check(RawGuard::default()).unwrap_err();
-        assert_eq!(e, vec!["guard: [guard] sets no threshold, so it would never hold anything"]);
+        assert_eq!(
+            e,
+            vec!["guard: [guard] sets no threshold, so it would never hold anything"]
+        );
         let e = check(RawGuard {
             max_deprovisions: Some(5),
             window: Some("5s".into()),

@@ -102,7 +102,11 @@ impl Directory {
 
     /// Releases the guard for `span` (default: its window), recording who did it; `None` when
     /// this directory has no guard.
-    pub fn guard_release(&self, span: Option<Duration>, by: &str) -> Option<(Option<Trip>, Release)> {
+    pub fn guard_release(
+        &self,
+        span: Option<Duration>,
+        by: &str,
+    ) -> Option<(Option<Trip>, Release)> {
         let guard = self.guard.as_ref()?;
         let (cleared, release) = guard.release(span, by);
         self.guard_event(json!({
@@ -177,12 +181,24 @@ mod tests {
         let inactive = json!({"id": "1", "active": false});
         let off = attrs(json!({"active": false}));
         let on = attrs(json!({"active": true}));
-        assert_eq!(deprovision(ResourceKind::User, &active, Some(&off)), Some(How::Disable));
-        assert_eq!(deprovision(ResourceKind::User, &absent, Some(&off)), Some(How::Disable));
+        assert_eq!(
+            deprovision(ResourceKind::User, &active, Some(&off)),
+            Some(How::Disable)
+        );
+        assert_eq!(
+            deprovision(ResourceKind::User, &absent, Some(&off)),
+            Some(How::Disable)
+        );
         assert_eq!(deprovision(ResourceKind::User, &inactive, Some(&off)), None);
         assert_eq!(deprovision(ResourceKind::User, &inactive, Some(&on)), None);
-        assert_eq!(deprovision(ResourceKind::User, &active, Some(&attrs(json!({})))), None);
-        assert_eq!(deprovision(ResourceKind::User, &inactive, None), Some(How::Delete));
+        assert_eq!(
+            deprovision(ResourceKind::User, &active, Some(&attrs(json!({})))),
+            None
+        );
+        assert_eq!(
+            deprovision(ResourceKind::User, &inactive, None),
+            Some(How::Delete)
+        );
         assert_eq!(deprovision(ResourceKind::Group, &active, None), None);
     }
 }

@@ -237,10 +237,10 @@ impl Directory {
                 check_user_name_free(tx, name, Some(id))?;
             }
             self.guard_check(tx, kind, &old, Some(&attrs), &mut pending)?;
-                let mut delta = MemberDelta::default();
-                if let Some(m) = &members {
-                    delta = apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
-                }
+            let mut delta = MemberDelta::default();
+            if let Some(m) = &members {
+                delta = apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
+            }
             let how = Saving {
                 kind,
                 id,
@@ -293,7 +293,7 @@ impl Directory {
                 }
             }
             self.guard_check(tx, kind, &old, Some(&attrs), &mut pending)?;
-                let delta = apply_changes(&self.reg, tx, id, &member_changes)?;
+            let delta = apply_changes(&self.reg, tx, id, &member_changes)?;
             let how = Saving {
                 kind,
                 id,
@@ -388,23 +388,23 @@ impl Directory {
             };
             check_precondition(&old, if_match)?;
             self.guard_check(tx, kind, &old, None, &mut pending)?;
-                // What the delete takes with it, for the audit entry: the groups it was in
-                // and, for a group, how many members it had (counted, not listed).
-                let left = tx.groups_of(id)?;
-                let had = MemberDelta {
-                    removed_count: tx.member_count(id)?,
-                    ..MemberDelta::default()
-                };
-                tx.delete(store_kind(kind), id)?;
-                let change = Change {
-                    op: Op::Delete,
-                    kind,
-                    id,
-                    old: Some(&old),
-                    new: None,
-                    members: Some(&had),
-                    left_groups: Some(&left),
-                };
+            // What the delete takes with it, for the audit entry: the groups it was in
+            // and, for a group, how many members it had (counted, not listed).
+            let left = tx.groups_of(id)?;
+            let had = MemberDelta {
+                removed_count: tx.member_count(id)?,
+                ..MemberDelta::default()
+            };
+            tx.delete(store_kind(kind), id)?;
+            let change = Change {
+                op: Op::Delete,
+                kind,
+                id,
+                old: Some(&old),
+                new: None,
+                members: Some(&had),
+                left_groups: Some(&left),
+            };
             self.record(tx, actor, change)
         });
         self.guard_settle(pending, written.is_ok());

@@ -123,8 +123,14 @@ impl Guard {
         let now = (self.clock)();
         let mut inner = self.lock();
         match inner.state.decide(&self.policy, now, users, d) {
-            Decision::Admitted => Ok(Admission { at: now, counted: true }),
-            Decision::Released => Ok(Admission { at: now, counted: false }),
+            Decision::Admitted => Ok(Admission {
+                at: now,
+                counted: true,
+            }),
+            Decision::Released => Ok(Admission {
+                at: now,
+                counted: false,
+            }),
             Decision::Held { tripped_now } => {
                 self.metrics.held();
                 let trip = inner.state.trip.clone();
@@ -141,7 +147,10 @@ impl Guard {
                     }
                     inner.last_reminder = Some(now);
                     save(&self.file, &inner.state);
-                    return Err(Held { error, tripped_now: trip });
+                    return Err(Held {
+                        error,
+                        tripped_now: trip,
+                    });
                 }
                 let remind = inner
                     .last_reminder
@@ -157,7 +166,10 @@ impl Guard {
                     // The held counts, as of now, survive a restart too.
                     save(&self.file, &inner.state);
                 }
-                Err(Held { error, tripped_now: None })
+                Err(Held {
+                    error,
+                    tripped_now: None,
+                })
             }
         }
     }
@@ -219,7 +231,10 @@ fn refusal(policy: &Policy, trip: Option<&Trip>) -> ScimError {
                 t.limit
             ),
         ),
-        None => (String::from("now"), String::from("the threshold was reached")),
+        None => (
+            String::from("now"),
+            String::from("the threshold was reached"),
+        ),
     };
     ScimError::new(
         503,
@@ -326,16 +341,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("scimd.redb");
         let m = Arc::new(AtomicI64::new(0));
-        let g = Guard::with_clock(&settings(1), &store, GuardMetrics::default(), clock(m.clone()));
+        let g = Guard::with_clock(
+            &settings(1),
+            &store,
+            GuardMetrics::default(),
+            clock(m.clone()),
+        );
         g.settle(g.admit(0, &user(0)).unwrap(), true);
         let held = g.admit(0, &user(1)).unwrap_err();
         assert_eq!(held.error.status, 503);
-        assert!(held.error.detail.contains("scimd guard release"), "{}", held.error.detail);
+        assert!(
+            held.error.detail.contains("scimd guard release"),
+            "{}",
+            held.error.detail
+        );
         assert!(held.tripped_now.is_some());
         drop(g);
 
         m.store(600, Ordering::SeqCst);
-        let g = Guard::with_clock(&settings(1), &store, GuardMetrics::default(), clock(m.clone()));
+        let g = Guard::with_clock(
+            &settings(1),
+            &store,
+            GuardMetrics::default(),
+            clock(m.clone()),
+        );
         let again = g.admit(0, &user(2)).unwrap_err();
         assert!(again.tripped_now.is_none());
         let (cleared, release) = g.release(None, "uid 0");
@@ -363,7 +392,11 @@ mod tests {
     #[test]
     fn an_uncommitted_admission_is_taken_back() {
         let dir = tempfile::tempdir().unwrap();
-        let g = Guard::open(&settings(1), &dir.path().join("s.redb"), GuardMetrics::default());
+        let g = Guard::open(
+            &settings(1),
+            &dir.path().join("s.redb"),
+            GuardMetrics::default(),
+        );
         g.settle(g.admit(0, &user(0)).unwrap(), false);
         g.settle(g.admit(0, &user(0)).unwrap(), true);
         assert!(g.admit(0, &user(1)).is_err());
