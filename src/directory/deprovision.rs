@@ -21,7 +21,7 @@ pub(super) enum Pending {
     Nothing,
     Admitted(Admission),
     /// This write tripped the guard: recorded in the audit log after the abort.
-    Tripped(Trip),
+    Tripped(Box<Trip>),
 }
 
 impl Directory {

@@ -66,7 +66,8 @@ pub struct Admission {
 #[derive(Debug)]
 pub struct Held {
     pub error: ScimError,
-    pub tripped_now: Option<Trip>,
+    /// Boxed: a trip lists up to 20 users, and the refusal travels through `Result`s.
+    pub tripped_now: Option<Box<Trip>>,
 }
 
 impl Guard {
@@ -149,7 +150,7 @@ impl Guard {
                     save(&self.file, &inner.state);
                     return Err(Held {
                         error,
-                        tripped_now: trip,
+                        tripped_now: trip.map(Box::new),
                     });
                 }
                 let remind = inner
