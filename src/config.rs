@@ -13,6 +13,7 @@ use serde::Deserialize;
 mod auth;
 mod edit;
 mod extensions;
+mod guard;
 mod limits;
 mod metrics;
 mod oauth;
@@ -27,6 +28,7 @@ pub use edit::{
     NewToken,
 };
 pub use extensions::{registry, ExtensionAttribute, ExtensionSettings};
+pub use guard::{window as parse_guard_window, GuardSettings};
 pub use limits::LimitsSettings;
 pub use metrics::MetricsSettings;
 pub use oauth::{
@@ -72,6 +74,8 @@ pub struct Config {
     pub oauth: OAuthSettings,
     /// The file this was loaded from; `None` for the embedded default.
     pub source: Option<PathBuf>,
+    /// `[guard]`: when user disables and deletes are held; `None`: never.
+    pub guard: Option<GuardSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +262,7 @@ struct RawConfig {
     oauth: Option<oauth::RawOAuth>,
     #[serde(default)]
     oauth_clients: Vec<oauth::RawOAuthClient>,
+    guard: Option<guard::RawGuard>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -378,6 +383,9 @@ impl Config {
         let auth = auth::validate_auth(raw.auth, &mut problems);
         let no_oauth_clients = raw.oauth_clients.is_empty();
         let oauth = oauth::validate_oauth(raw.oauth, raw.oauth_clients, &mut problems);
+        let guard = raw
+            .guard
+            .and_then(|g| guard::validate_guard(g, &mut problems));
         if raw.tokens.is_empty() && no_oauth_clients {
             problems.push(Problem::new(
                 "tokens",
@@ -402,6 +410,7 @@ impl Config {
                 limits,
                 oauth,
                 source: Some(source.to_path_buf()),
+                guard,
             }),
             _ => Err(ConfigError {
                 path: source.to_path_buf(),
@@ -439,6 +448,7 @@ impl Config {
             limits: LimitsSettings::default(),
             oauth: OAuthSettings::default(),
             source: None,
+            guard: None,
         }
     }
 

@@ -19,7 +19,10 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+#[cfg(unix)]
+pub mod control;
 pub mod directory;
+pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod oauth;

@@ -85,6 +85,11 @@ enum Command {
     /// List the audit log, newest first: who changed what, when, through which token
     /// (works while the server runs).
     Audit(cli::audit::AuditArgs),
+    /// The mass-deprovisioning guard of a running server: status, or release held
+    /// disables and deletes (see docs/GUARD.md).
+    #[cfg(unix)]
+    #[command(subcommand)]
+    Guard(cli::guard::GuardCommand),
     /// Validate a configuration file and report every problem in it.
     CheckConfig {
         /// The configuration file to check.
@@ -238,6 +243,8 @@ fn run(command: Command, log_format: Option<LogFormat>) -> Result<(), Failure> {
         Command::Db(DbCommand::Stats { at }) => cli::db::stats(&at),
         Command::Export { at, file } => cli::transfer::export(&at, &file),
         Command::Audit(args) => cli::audit::audit(&args),
+        #[cfg(unix)]
+        Command::Guard(command) => cli::guard::run(&command),
         Command::Import { at, file } => cli::transfer::import(&at, &file),
         Command::Token(TokenCommand::List { at }) => cli::tokens::list(&at),
         Command::Token(TokenCommand::Revoke { name, at }) => cli::tokens::revoke(&at, &name),

@@ -151,6 +151,29 @@ pub struct Metrics {
     commits: Histogram,
     build_info: Family<BuildLabels, Gauge>,
     started: Timestamp,
+    guard: GuardMetrics,
+}
+
+/// The deprovisioning guard's metrics (see `guard::live`).
+#[derive(Debug, Clone, Default)]
+pub struct GuardMetrics {
+    tripped: Gauge,
+    held: Counter,
+    admitted: Counter,
+}
+
+impl GuardMetrics {
+    pub fn set_tripped(&self, tripped: bool) {
+        self.tripped.set(i64::from(tripped));
+    }
+    /// A deprovision refused while the guard holds.
+    pub fn held(&self) {
+        self.held.inc();
+    }
+    /// A deprovision that committed (counted or inside a release window).
+    pub fn admitted(&self) {
+        self.admitted.inc();
+    }
 }
 
 impl Metrics {
@@ -168,6 +191,7 @@ impl Metrics {
             commits: Histogram::new(COMMIT_BUCKETS),
             build_info: Family::default(),
             started: Timestamp::default(),
+            guard: GuardMetrics::default(),
         };
         for reason in AuthFailure::ALL {
             // Creating the series is the point; the returned guard is dropped at once.
@@ -222,6 +246,11 @@ impl Metrics {
                 reason: reason.label(),
             })
             .inc();
+    }
+
+    /// The handles the deprovisioning guard records with.
+    pub fn guard(&self) -> GuardMetrics {
+        self.guard.clone()
     }
 
     /// A callback for [`Store::observe_commits`]: records how long each durable commit took.
@@ -280,6 +309,21 @@ impl Metrics {
             "Unix time at which this scimd process started serving",
             Unit::Seconds,
             self.started.clone(),
+        );
+        r.register(
+            "scimd_guard_tripped",
+            "1 while the deprovisioning guard holds user disables and deletes, else 0",
+            self.guard.tripped.clone(),
+        );
+        r.register(
+            "scimd_guard_held_deprovisions",
+            "User disables and deletes refused because the deprovisioning guard holds them",
+            self.guard.held.clone(),
+        );
+        r.register(
+            "scimd_guard_admitted_deprovisions",
+            "User disables and deletes the deprovisioning guard let through and that committed",
+            self.guard.admitted.clone(),
         );
         r.register_collector(Box::new(StoreCounts { store }));
         r

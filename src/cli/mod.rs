@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod db;
+#[cfg(unix)]
+pub mod guard;
 pub mod tokens;
 pub mod transfer;
 
@@ -31,7 +33,7 @@ impl StoreLocation {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
     }
 
-    fn config(&self) -> Result<Option<Config>, Failure> {
+    pub(crate) fn config(&self) -> Result<Option<Config>, Failure> {
         self.config
             .as_deref()
             .map(|p| Config::load(p).map_err(|e| Failure::config_error(&e)))

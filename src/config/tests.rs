@@ -772,3 +772,25 @@ fn append_token_with_writes_access_keys_that_load_back() {
     let e = append_token_with("", "x", &"f".repeat(64), &none, &[]).unwrap_err();
     assert_eq!(e.key, "scopes");
 }
+
+#[test]
+fn guard_is_off_unless_configured_and_its_keys_are_checked() {
+    let fx = Fixture::new();
+    assert_eq!(fx.load(&fx.good()).unwrap().guard, None);
+    let on = format!(
+        "{}\n[guard]\nmax_deprovisions = 50\nwindow = \"90min\"\n",
+        fx.good()
+    );
+    let g = fx.load(&on).unwrap().guard.unwrap();
+    assert_eq!(g.max_deprovisions, Some(50));
+    assert_eq!(g.window, std::time::Duration::from_secs(5400));
+    let bad = format!(
+        "{}\n[guard]\nmax_deprovisions = -1\nmax_percent = 0\n",
+        fx.good()
+    );
+    let err = fx.load(&bad).unwrap_err();
+    assert_eq!(keys(&err), ["guard.max_deprovisions", "guard.max_percent"]);
+    let unknown = format!("{}\n[guard]\nmax_deletes = 5\n", fx.good());
+    let err = fx.load(&unknown).unwrap_err();
+    assert!(err.problems[0].message.contains("unknown field"), "{err}");
+}

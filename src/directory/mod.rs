@@ -5,6 +5,7 @@
 
 mod audit;
 mod bulk;
+mod deprovision;
 mod members;
 mod page;
 mod plan;
@@ -34,6 +35,8 @@ pub struct Directory {
     max_page: usize,
     /// Filter, PATCH and member bounds (`[limits]`); the defaults unless [`Directory::with_limits`].
     limits: crate::scim::limits::Limits,
+    /// The mass-deprovisioning guard, when `[guard]` is configured.
+    guard: Option<Arc<crate::guard::live::Guard>>,
 }
 
 impl Directory {
@@ -46,6 +49,7 @@ impl Directory {
             base_url: base_url.trim_end_matches('/').to_string(),
             max_page: max_page.max(1),
             limits: crate::scim::limits::Limits::default(),
+            guard: None,
         }
     }
 

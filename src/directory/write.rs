@@ -5,6 +5,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::audit::{Actor, Change, MemberDelta, Op};
+use super::deprovision::Pending;
 use super::members::{apply_changes, changes_from_ops, member_ids, MemberChange};
 use super::{store_kind, DirError, Directory};
 use crate::scim::patch::{self, Operation};
@@ -227,30 +228,32 @@ impl Directory {
         };
         self.limits
             .check_members(members.as_ref().map_or(0, Vec::len), false)?;
-        self.store
-            .write(|tx| {
-                let old = current(tx, kind, id, if_match)?;
-                if kind == ResourceKind::User && !attrs.contains_key("active") {
-                    if let Some(a) = old.get("active") {
-                        attrs.insert("active".into(), a.clone());
-                    }
+        let mut pending = Pending::default();
+        let written = self.store.write(|tx| {
+            let old = current(tx, kind, id, if_match)?;
+            if kind == ResourceKind::User && !attrs.contains_key("active") {
+                if let Some(a) = old.get("active") {
+                    attrs.insert("active".into(), a.clone());
                 }
-                if let Some(name) = user_name(&attrs) {
-                    check_user_name_free(tx, name, Some(id))?;
-                }
-                let mut delta = MemberDelta::default();
-                if let Some(m) = &members {
-                    delta = apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
-                }
-                let how = Saving {
-                    kind,
-                    id,
-                    op: Op::Replace,
-                    actor,
-                };
-                self.save_if_changed(tx, how, old, &attrs, &delta)
-            })
-            .map_err(|e| e.0)
+            }
+            if let Some(name) = user_name(&attrs) {
+                check_user_name_free(tx, name, Some(id))?;
+            }
+            self.guard_check(tx, kind, &old, Some(&attrs), &mut pending)?;
+            let mut delta = MemberDelta::default();
+            if let Some(m) = &members {
+                delta = apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
+            }
+            let how = Saving {
+                kind,
+                id,
+                op: Op::Replace,
+                actor,
+            };
+            self.save_if_changed(tx, how, old, &attrs, &delta)
+        });
+        self.guard_settle(pending, written.is_ok());
+        written.map_err(|e| e.0)
     }
 
     /// PATCH: applies the operations in order, all or nothing. Returns the resource unless
@@ -292,27 +295,29 @@ impl Directory {
             })
             .sum();
         self.limits.check_members(named, true)?;
-        self.store
-            .write(|tx| {
-                let old = current(tx, kind, id, if_match)?;
-                let old_attrs = writable_part(&old);
-                let mut attrs = old_attrs.clone();
-                patch::apply(&self.reg, kind, &mut attrs, &doc_ops)?;
-                if let Some(name) = user_name(&attrs) {
-                    if user_name(&old_attrs) != Some(name) {
-                        check_user_name_free(tx, name, Some(id))?;
-                    }
+        let mut pending = Pending::default();
+        let written = self.store.write(|tx| {
+            let old = current(tx, kind, id, if_match)?;
+            let old_attrs = writable_part(&old);
+            let mut attrs = old_attrs.clone();
+            patch::apply(&self.reg, kind, &mut attrs, &doc_ops)?;
+            if let Some(name) = user_name(&attrs) {
+                if user_name(&old_attrs) != Some(name) {
+                    check_user_name_free(tx, name, Some(id))?;
                 }
-                let delta = apply_changes(&self.reg, tx, id, &member_changes)?;
-                let how = Saving {
-                    kind,
-                    id,
-                    op: Op::Patch,
-                    actor,
-                };
-                self.save_if_changed(tx, how, old, &attrs, &delta)
-            })
-            .map_err(|e| e.0)
+            }
+            self.guard_check(tx, kind, &old, Some(&attrs), &mut pending)?;
+            let delta = apply_changes(&self.reg, tx, id, &member_changes)?;
+            let how = Saving {
+                kind,
+                id,
+                op: Op::Patch,
+                actor,
+            };
+            self.save_if_changed(tx, how, old, &attrs, &delta)
+        });
+        self.guard_settle(pending, written.is_ok());
+        written.map_err(|e| e.0)
     }
 
     /// The reply to a committed write: the rendered resource and where it lives.
@@ -390,32 +395,34 @@ impl Directory {
         if_match: Option<&str>,
         actor: &Actor,
     ) -> Result<(), ScimError> {
-        self.store
-            .write(|tx| {
-                let Some(old) = tx.get(store_kind(kind), id)? else {
-                    return Err(DirError(not_found(kind, id)));
-                };
-                check_precondition(&old, if_match)?;
-                // What the delete takes with it, for the audit entry: the groups it was in
-                // and, for a group, how many members it had (counted, not listed).
-                let left = tx.groups_of(id)?;
-                let had = MemberDelta {
-                    removed_count: tx.member_count(id)?,
-                    ..MemberDelta::default()
-                };
-                tx.delete(store_kind(kind), id)?;
-                let change = Change {
-                    op: Op::Delete,
-                    kind,
-                    id,
-                    old: Some(&old),
-                    new: None,
-                    members: Some(&had),
-                    left_groups: Some(&left),
-                };
-                self.record(tx, actor, change)
-            })
-            .map_err(|e| e.0)
+        let mut pending = Pending::default();
+        let written = self.store.write(|tx| {
+            let Some(old) = tx.get(store_kind(kind), id)? else {
+                return Err(DirError(not_found(kind, id)));
+            };
+            check_precondition(&old, if_match)?;
+            self.guard_check(tx, kind, &old, None, &mut pending)?;
+            // What the delete takes with it, for the audit entry: the groups it was in
+            // and, for a group, how many members it had (counted, not listed).
+            let left = tx.groups_of(id)?;
+            let had = MemberDelta {
+                removed_count: tx.member_count(id)?,
+                ..MemberDelta::default()
+            };
+            tx.delete(store_kind(kind), id)?;
+            let change = Change {
+                op: Op::Delete,
+                kind,
+                id,
+                old: Some(&old),
+                new: None,
+                members: Some(&had),
+                left_groups: Some(&left),
+            };
+            self.record(tx, actor, change)
+        });
+        self.guard_settle(pending, written.is_ok());
+        written.map_err(|e| e.0)
     }
 }
 

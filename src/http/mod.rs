@@ -177,22 +177,25 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         None => None,
     };
     let registry = crate::config::registry(&config.extensions);
-    let dir = Arc::new(
-        Directory::new(
-            store.clone(),
-            registry,
-            &base_url,
-            config.server.max_page_size,
-        )
-        .with_limits(crate::scim::limits::Limits {
-            filter: crate::scim::filter::FilterLimits {
-                max_length: config.limits.max_filter_length,
-                max_depth: config.limits.max_filter_depth,
-            },
-            max_patch_operations: config.limits.max_patch_operations,
-            max_members_per_request: config.limits.max_members_per_request,
-        }),
-    );
+    let mut dir = Directory::new(
+        store.clone(),
+        registry,
+        &base_url,
+        config.server.max_page_size,
+    )
+    .with_limits(crate::scim::limits::Limits {
+        filter: crate::scim::filter::FilterLimits {
+            max_length: config.limits.max_filter_length,
+            max_depth: config.limits.max_filter_depth,
+        },
+        max_patch_operations: config.limits.max_patch_operations,
+        max_members_per_request: config.limits.max_members_per_request,
+    });
+    if let Some(g) = &config.guard {
+        let guard = crate::guard::live::Guard::open(g, &config.storage.path, metrics.guard());
+        dir = dir.with_guard(Arc::new(guard));
+    }
+    let dir = Arc::new(dir);
     let base_path = config.server.base_path.trim_end_matches('/').to_string();
     let (retention_stop, stop_rx) = tokio::sync::watch::channel(false);
     let retention = tokio::spawn(audit_retention(
@@ -200,6 +203,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         config.storage.audit_retention_days,
         stop_rx,
     ));
+    let control = start_control(config, &dir, &retention_stop);
     let app = Arc::new(App {
         dir,
         tokens: LiveTokens::new(TokenRegistry::new(&config.tokens)),
@@ -236,6 +240,9 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         // finishes first (it runs on a blocking thread, which an abort would not stop).
         let _ = retention_stop.send(true);
         let _ = retention.await;
+        if let Some(c) = control {
+            let _ = c.await;
+        }
     });
     tracing::info!(%addr, base_url, tls = config.tls.is_some(), "scimd is listening");
     Ok(Running {
@@ -248,6 +255,38 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         metrics: metrics_server,
         reloader,
     })
+}
+
+/// With `[guard]`: the control socket `scimd guard` talks to, stopped with the server. A socket
+/// that cannot be bound is logged; the server runs on, and the guard can still be released by
+/// stopping it and removing its state file (see docs/GUARD.md).
+fn start_control(
+    config: &Config,
+    dir: &Arc<Directory>,
+    stop: &tokio::sync::watch::Sender<bool>,
+) -> Option<JoinHandle<()>> {
+    config.guard.as_ref()?;
+    #[cfg(unix)]
+    {
+        let path = crate::guard::live::control_socket(&config.storage.path);
+        match crate::control::bind(&path) {
+            Ok(listener) => Some(tokio::spawn(crate::control::serve(
+                listener,
+                path,
+                dir.clone(),
+                stop.subscribe(),
+            ))),
+            Err(e) => {
+                tracing::error!(error = %e, socket = %path.display(), "cannot listen on the guard's control socket; `scimd guard` will not reach this server");
+                None
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (dir, stop);
+        None
+    }
 }
 
 /// Deletes audit entries past their retention at start and then daily. A failure is logged and

@@ -225,8 +225,8 @@ async fn read_form(parts: &Parts, body: &mut Option<Incoming>) -> Result<Form, R
             ..BodyLimit::default()
         },
     )
-        .await
-        .map_err(|e| refuse(status_of(e.status), "invalid_request", e.detail))?;
+    .await
+    .map_err(|e| refuse(status_of(e.status), "invalid_request", e.detail))?;
     let essence = parts
         .headers
         .get(header::CONTENT_TYPE)

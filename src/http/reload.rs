@@ -160,6 +160,9 @@ fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str> {
     if started.metrics != new.metrics {
         keys.push("metrics");
     }
+    if started.guard != new.guard {
+        keys.push("guard");
+    }
     if started.tls.is_some() != new.tls.is_some() {
         keys.push("tls (turning TLS on or off)");
     }

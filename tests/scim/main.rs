@@ -7,6 +7,7 @@ mod common;
 mod entra;
 mod etags;
 mod extensions;
+mod guard;
 mod hardening;
 mod health;
 mod limits;
