@@ -84,6 +84,19 @@ impl Op {
         }
     }
 
+    /// The id of the existing resource the write changes.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Op::PatchTitle { id, .. }
+            | Op::SetActive { id, .. }
+            | Op::PutUser { id, .. }
+            | Op::DeleteUser { id }
+            | Op::PatchGroup { id, .. }
+            | Op::DeleteGroup { id } => Some(id),
+            Op::CreateUser(_) | Op::CreateGroup(_) => None,
+        }
+    }
+
     /// Method, path under the base URL, and body.
     pub fn request(&self) -> (reqwest::Method, String, Option<Value>) {
         use reqwest::Method;

@@ -113,9 +113,9 @@ impl Worker {
             | Op::PatchTitle { .. }
             | Op::SetActive { .. }
             | Op::PutUser { .. } => {
-                // PATCH may answer 204 without a body; then there is nothing to compare.
                 if reply.body.is_null() {
-                    return Ok(());
+                    let id = op.target().unwrap_or_default();
+                    return note_version(&mut self.seen_users, id, &self.world.users, reply.etag);
                 }
                 let seen = parse_user(&reply.body)?;
                 let expected = self.world.users.get(&seen.id);
@@ -131,7 +131,8 @@ impl Worker {
             }
             Op::CreateGroup(_) | Op::PatchGroup { .. } => {
                 if reply.body.is_null() {
-                    return Ok(());
+                    let id = op.target().unwrap_or_default();
+                    return note_version(&mut self.seen_groups, id, &self.world.groups, reply.etag);
                 }
                 let seen = parse_group(&reply.body)?;
                 let expected = self.world.groups.get(&seen.id);
@@ -253,4 +254,25 @@ impl Worker {
             }
         }
     }
+}
+
+/// After a 204 without a body (PATCH may answer so): the version is the ETag header, if any,
+/// for the content the model now holds; without one the version is unknown until the next check.
+fn note_version<T: Clone + PartialEq>(
+    seen: &mut BTreeMap<String, (T, String)>,
+    id: &str,
+    world: &BTreeMap<String, T>,
+    etag: Option<String>,
+) -> Result<(), String> {
+    let before = seen.remove(id);
+    let (Some(now), Some(version)) = (world.get(id), etag) else {
+        return Ok(());
+    };
+    if let Some((content, old)) = before {
+        if content != *now && old == version {
+            return Err(format!("content changed but version {old} did not"));
+        }
+    }
+    seen.insert(id.to_string(), (now.clone(), version));
+    Ok(())
 }
