@@ -10,8 +10,8 @@ use super::members::{apply_changes, changes_from_ops, member_ids, MemberChange};
 use super::{store_kind, DirError, Directory};
 use crate::scim::patch::{self, Operation};
 use crate::scim::resource::{
-    assemble, check_required, etag_matches, meta_str, normalize_body, set_version, version_number,
-    writable_part,
+    assemble, check_required, etag_matches, meta_str, normalize_body, set_version, touch,
+    version_number, writable_part,
 };
 use crate::scim::value::format_datetime;
 use crate::scim::{ResourceKind, ScimError};
@@ -410,6 +410,15 @@ impl Directory {
                 ..MemberDelta::default()
             };
             tx.delete(store_kind(kind), id)?;
+            // The groups it leaves changed too: without a new version a client holding a
+            // group's ETag would be told (304) that the deleted member is still there.
+            let stamp = now();
+            for group in &left {
+                if let Some(mut doc) = tx.get(crate::store::Kind::Group, group)? {
+                    touch(&mut doc, &stamp);
+                    tx.update(crate::store::Kind::Group, group, &doc)?;
+                }
+            }
             let change = Change {
                 op: Op::Delete,
                 kind,

@@ -276,6 +276,17 @@ pub fn writable_part(doc: &Value) -> Map<String, Value> {
     out
 }
 
+/// Marks a stored document as changed by something outside it (a member it listed was
+/// deleted): the next version and a new `meta.lastModified`, so `If-None-Match` and
+/// incremental readers (`meta.lastModified gt …`) see the change.
+pub fn touch(doc: &mut Value, last_modified: &str) {
+    let next = version_number(doc) + 1;
+    set_version(doc, next);
+    if let Some(meta) = doc.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.insert("lastModified".into(), Value::String(last_modified.into()));
+    }
+}
+
 /// The version number in `meta.version` (`W/"7"` → 7); 0 when absent.
 pub fn version_number(doc: &Value) -> u64 {
     meta_str(doc, "version")

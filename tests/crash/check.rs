@@ -133,7 +133,6 @@ fn check_worker(w: &mut Worker, o: &Observed, tally: &mut Tally) -> Result<(), S
                 ));
             }
             tally.in_flight_applied += 1;
-            w.forget_versions_left_by(&op);
         }
     }
     tally.resources_compared += (found.users.len() + found.groups.len()) as u64;

@@ -99,7 +99,6 @@ impl Worker {
             ),
             _ => None,
         };
-        self.forget_versions_left_by(op);
         self.world = self.world.apply(op, new_id.as_deref());
         match op {
             Op::DeleteUser { id } => {
@@ -149,18 +148,6 @@ impl Worker {
             }
         }
         Ok(())
-    }
-
-    /// Deleting a user takes it out of its groups without a new group version (a scimd
-    /// finding, see docs/CRASH.md), so those groups' versions are not compared across it.
-    pub fn forget_versions_left_by(&mut self, op: &Op) {
-        if let Op::DeleteUser { id } = op {
-            for (gid, g) in &self.world.groups {
-                if g.members.contains(id) {
-                    self.seen_groups.remove(gid);
-                }
-            }
-        }
     }
 
     fn next_value(&mut self, kind: &str) -> String {

@@ -123,3 +123,44 @@ async fn membership_changes_move_a_groups_version() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_a_member_gives_its_groups_a_new_version() {
+    let s = TestServer::start().await;
+    let user = s.user("leaver@x").await;
+    let stays = s.user("stays@x").await;
+    let r = s
+        .post(
+            "/Groups",
+            json!({"displayName": "G", "members": [{"value": user}, {"value": stays}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let gid = r.body["id"].as_str().expect("id").to_string();
+    let gpath = format!("/Groups/{gid}");
+    let before = s.get(&gpath).await;
+    let v1 = before.body["meta"]["version"]
+        .as_str()
+        .expect("version")
+        .to_string();
+    let modified1 = before.body["meta"]["lastModified"].clone();
+
+    assert_eq!(s.delete(&format!("/Users/{user}")).await.status, 204);
+
+    // The old ETag no longer matches: the client gets the group without the deleted member.
+    let r = call_with(&s, Method::GET, &gpath, ("If-None-Match", &v1), None).await;
+    assert_eq!(r.status(), 200);
+    let after = s.get(&gpath).await;
+    assert_ne!(after.body["meta"]["version"].as_str(), Some(v1.as_str()));
+    assert_ne!(after.body["meta"]["lastModified"], modified1);
+    let members: Vec<&str> = after.body["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["value"].as_str())
+        .collect();
+    assert_eq!(members, [stays.as_str()]);
+    // The group's new version is the one an If-Match must now name.
+    let r = call_with(&s, Method::DELETE, &gpath, ("If-Match", &v1), None).await;
+    assert_eq!(r.status(), 412);
+}
