@@ -132,6 +132,8 @@ pub struct StorageSettings {
     pub path: PathBuf,
     /// Audit entries older than this many days are deleted (daily); 0 keeps them forever.
     pub audit_retention_days: u32,
+    /// redb's page cache in MiB; `None`: redb's default (1 GiB, filled only as pages are read).
+    pub cache_mib: Option<u32>,
 }
 
 /// How long the audit log is kept unless configured: a year covers most review cycles.
@@ -293,6 +295,7 @@ struct RawTls {
 struct RawStorage {
     path: Option<String>,
     audit_retention_days: Option<i64>,
+    cache_mib: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -439,6 +442,7 @@ impl Config {
             storage: StorageSettings {
                 path: data_dir.join(DEFAULT_STORE_FILE),
                 audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
+                cache_mib: None,
             },
             tokens,
             extensions: Vec::new(),

@@ -794,3 +794,20 @@ fn guard_is_off_unless_configured_and_its_keys_are_checked() {
     let err = fx.load(&unknown).unwrap_err();
     assert!(err.problems[0].message.contains("unknown field"), "{err}");
 }
+
+#[test]
+fn storage_cache_size_is_optional_and_bounded() {
+    let fx = Fixture::new();
+    assert_eq!(fx.load(&fx.good()).unwrap().storage.cache_mib, None);
+    let set = fx
+        .good()
+        .replace("[storage]\n", "[storage]\ncache_mib = 64\n");
+    assert_eq!(fx.load(&set).unwrap().storage.cache_mib, Some(64));
+    for bad in ["8", "70000", "-1"] {
+        let text = fx
+            .good()
+            .replace("[storage]\n", &format!("[storage]\ncache_mib = {bad}\n"));
+        let err = fx.load(&text).unwrap_err();
+        assert_eq!(keys(&err), ["storage.cache_mib"], "{bad}: {err}");
+    }
+}

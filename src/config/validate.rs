@@ -272,6 +272,18 @@ pub(super) fn validate_storage(
             None
         }
     };
+    let cache_mib = match raw.cache_mib {
+        None => Some(None),
+        Some(m) if (16..=65_536).contains(&m) => u32::try_from(m).ok().map(Some),
+        Some(m) => {
+            problems.push(Problem::new(
+                "storage.cache_mib",
+                format!("{m} is not a cache size between 16 and 65536 MiB"),
+                "e.g. cache_mib = 256 (leave it out for redb's default of 1024)",
+            ));
+            None
+        }
+    };
     let Some(s) = raw.path else {
         problems.push(Problem::new(
             "storage.path",
@@ -316,6 +328,7 @@ pub(super) fn validate_storage(
     Some(StorageSettings {
         path,
         audit_retention_days: retention?,
+        cache_mib: cache_mib?,
     })
 }
 

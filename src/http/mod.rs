@@ -146,7 +146,12 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         }
         None => (None, None),
     };
-    let mut store = Store::open(&config.storage.path)?;
+    let cache_bytes = config.storage.cache_mib.map(|m| {
+        usize::try_from(m)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1 << 20)
+    });
+    let mut store = Store::open_with_cache(&config.storage.path, cache_bytes)?;
     let metrics = crate::metrics::Metrics::new(config.tokens.iter().map(|t| t.name.as_str()));
     store.observe_commits(metrics.commit_observer());
     let store = Arc::new(store);

@@ -76,11 +76,22 @@ impl Store {
     /// table. A file written by a newer scimd (higher `schema_version`) is refused, as is a file
     /// another process has open.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(path, None)
+    }
+
+    /// [`Store::open`] with redb's page cache capped at `cache_bytes` (`None`: redb's default).
+    /// The cache is what a large directory's resident memory is made of; a smaller one trades
+    /// memory for reads from the OS page cache.
+    pub fn open_with_cache(path: &Path, cache_bytes: Option<usize>) -> Result<Store, StoreError> {
         create_private(path).map_err(|e| StoreError::Open {
             path: path.to_path_buf(),
             source: Box::new(redb::Error::Io(e)),
         })?;
-        let db = builder().create(path).map_err(|e| match e {
+        let mut b = builder();
+        if let Some(bytes) = cache_bytes {
+            b.set_cache_size(bytes);
+        }
+        let db = b.create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
                 path: path.to_path_buf(),
             },

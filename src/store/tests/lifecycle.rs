@@ -64,7 +64,8 @@ fn data_survives_reopening() {
         );
         add_members(&store, &[("g1", "u1")]);
     }
-    let store = Store::open(&path).unwrap();
+    // Reopened with a small page cache (`[storage] cache_mib`): the same data.
+    let store = Store::open_with_cache(&path, Some(16 << 20)).unwrap();
     let r = store.read().unwrap();
     assert_eq!(
         r.get(Kind::User, "u1").unwrap(),
