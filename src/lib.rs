@@ -20,6 +20,8 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod directory;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod scim;
