@@ -103,10 +103,11 @@ pub fn filter(data: &[u8]) {
     // The printed form is canonical and parses back to the same tree (filter_syntax.rs
     // proves the same property on generated trees; here it meets arbitrary text).
     let printed = f.to_string();
-    match filter::parse(&printed) {
-        Ok(back) => assert_eq!(back, f, "parse(print(f)) != f for {text:?} printed as {printed:?}"),
-        Err(e) => panic!("printed filter {printed:?} of {text:?} does not parse: {e:?}"),
-    }
+    let back = filter::parse(&printed);
+    assert!(
+        back.as_ref().is_ok_and(|b| *b == f),
+        "parse(print(f)) != f for {text:?} printed as {printed:?}: {back:?}"
+    );
     for kind in KINDS {
         // Unchecked trees are evaluated too: the evaluator must tolerate any name.
         eval_everywhere(&f, reg, kind);
@@ -135,12 +136,10 @@ pub fn path(data: &[u8]) {
     let reg = registry();
     for kind in KINDS {
         let urns = reg.extension_urns(kind);
-        if let Ok(p) = PatchPath::parse(text, &urns) {
-            if let PatchPath::Attr { attr, filter, .. } = &p {
-                let _ = reg.resolve(kind, attr.urn.as_deref(), &attr.name);
-                if let Some(f) = filter {
-                    eval_everywhere(f, reg, kind);
-                }
+        if let Ok(PatchPath::Attr { attr, filter, .. }) = PatchPath::parse(text, &urns) {
+            let _ = reg.resolve(kind, attr.urn.as_deref(), &attr.name);
+            if let Some(f) = &filter {
+                eval_everywhere(f, reg, kind);
             }
         }
         let _ = reg.resolve_path(kind, text);
@@ -239,10 +238,12 @@ fn members_value(reg: &Registry, v: &Value) -> Option<Value> {
 fn still_valid(reg: &Registry, kind: ResourceKind, attrs: &Map<String, Value>) {
     let doc = assemble(reg, kind, "fixed-id", attrs, STAMP, STAMP);
     let _ = doc.to_string();
-    let again = match normalize_body(reg, kind, &doc) {
-        Ok(a) => a,
-        Err(e) => panic!("the stored form of a valid {kind:?} does not normalize: {e:?}\n{doc}"),
-    };
+    let again = normalize_body(reg, kind, &doc);
+    assert!(
+        again.is_ok(),
+        "the stored form of a valid {kind:?} does not normalize: {again:?}\n{doc}"
+    );
+    let Ok(again) = again else { return };
     assert!(
         check_required(reg, kind, &again).is_ok(),
         "a valid {kind:?} lost a required attribute: {doc}"

@@ -57,14 +57,20 @@ fn every_seed_runs_through_its_target_without_panicking() {
     assert!(failures.is_empty(), "seeds that panic: {failures:#?}");
     // An empty or misnamed corpus directory would make this test pass vacuously.
     for (name, n) in counts {
-        assert!(n >= 5, "tests/fuzz/corpus/{name} has {n} seeds; expected at least 5");
+        assert!(
+            n >= 5,
+            "tests/fuzz/corpus/{name} has {n} seeds; expected at least 5"
+        );
     }
 }
 
 #[test]
 fn every_past_crash_stays_fixed() {
     let (_, failures) = run_all("regressions");
-    assert!(failures.is_empty(), "past crashes that panic again: {failures:#?}");
+    assert!(
+        failures.is_empty(),
+        "past crashes that panic again: {failures:#?}"
+    );
 }
 
 #[test]
