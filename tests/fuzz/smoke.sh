@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz smoke: runs every cargo-fuzz target of scimd for a short while (FUZZ_SECONDS, default 15)
 # from its committed seeds, and fails on the first crash. Installs cargo-fuzz when missing.
+# FUZZ_SANITIZER=address reuses a build made for the long runs (docs/FUZZING.md).
 #
 # cargo-fuzz passes nightly-only flags to rustc. A nightly toolchain is used when rustup has
 # one; otherwise stable with RUSTC_BOOTSTRAP=1, which unlocks those flags. No sanitizer (-s none):
@@ -11,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 FUZZ_DIR=tests/fuzz
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-15}
+SANITIZER=${FUZZ_SANITIZER:-none}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz not found: installing it from crates.io"
@@ -31,7 +33,7 @@ cargo "${TOOLCHAIN[@]}" fuzz --version
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/scimd-fuzz.XXXXXX")
 trap 'rm -rf "$SCRATCH"' EXIT
 
-FLAGS=(--fuzz-dir "$FUZZ_DIR" -O -s none)
+FLAGS=(--fuzz-dir "$FUZZ_DIR" -O -s "$SANITIZER")
 cargo "${TOOLCHAIN[@]}" fuzz build "${FLAGS[@]}"
 
 failed=()
