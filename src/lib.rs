@@ -22,6 +22,8 @@ pub mod config;
 #[cfg(unix)]
 pub mod control;
 pub mod directory;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod http;
 pub mod metrics;

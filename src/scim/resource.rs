@@ -115,7 +115,12 @@ pub fn store_undeclared(key: &str, value: &Value, out: &mut Map<String, Value>) 
             }
         }
         v => {
-            let Some((urn, attr)) = key.rsplit_once(':') else {
+            // What is left of the last ':' must itself be a URN ("urn:x" names no schema):
+            // otherwise the value would be filed under a key no response ever shows.
+            let Some((urn, attr)) = key
+                .rsplit_once(':')
+                .filter(|(urn, _)| super::path::has_urn_prefix(urn))
+            else {
                 return;
             };
             let slot = out
@@ -330,6 +335,23 @@ mod tests {
     use super::*;
     use crate::scim::schema::URN_ENTERPRISE_USER;
     use serde_json::json;
+
+    // Found by the json_body fuzz target (tests/fuzz/regressions/json_body/): "urn:x" was kept
+    // under the key "urn", which the stored document never shows.
+    #[test]
+    fn a_urn_key_without_a_schema_urn_is_ignored() {
+        let reg = Registry::new();
+        let body =
+            json!({"userName": "a@b.c", "urn:ieteur": ["x"], "urn:ietf:params:scim:x:y": "1"});
+        let attrs = normalize_body(&reg, ResourceKind::User, &body).unwrap();
+        assert_eq!(
+            attrs,
+            json!({"userName": "a@b.c", "urn:ietf:params:scim:x": {"y": "1"}})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+    }
 
     #[test]
     fn normalizes_entra_legacy_create_body() {

@@ -1,0 +1,4 @@
+#![no_main]
+//! The logic lives in `scimd::fuzzing::json_body`, shared with tests/fuzz_regressions.rs.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| scimd::fuzzing::json_body(data));
