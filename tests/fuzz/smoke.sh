@@ -20,7 +20,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 TOOLCHAIN=()
-if command -v rustup >/dev/null 2>&1 && rustup toolchain list | grep -q '^nightly'; then
+# FUZZ_TOOLCHAIN=stable forces the stable path (how it was checked on a machine with nightly).
+if [[ ${FUZZ_TOOLCHAIN:-} != stable ]] && command -v rustup >/dev/null 2>&1 &&
+    rustup toolchain list | grep -q '^nightly'; then
     TOOLCHAIN=(+nightly)
     echo "using the nightly toolchain"
 else
