@@ -23,6 +23,9 @@ use crate::directory::Directory;
 const MAX_LINE: u64 = 4096;
 /// How long a connection may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A release lasts from a minute to 30 days, as `scimd guard release --for` accepts: an
+/// unbounded one would switch the guard off for good (and overflow the clock past year 9999).
+const RELEASE_SECONDS: std::ops::RangeInclusive<u64> = 60..=2_592_000;
 /// How long the CLI waits for the server's answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -35,6 +38,8 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
         Err(e) => return Err(e),
     }
     let listener = UnixListener::bind(path)?;
+    // The file exists with the umask's mode until the chmod below; `connection` also refuses
+    // peers that are neither this user nor root, so that window admits no one.
     // Connecting needs write permission on the socket: 0600 keeps it to the service user.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -48,11 +53,14 @@ pub async fn serve(
     dir: Arc<Directory>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    use std::os::unix::fs::MetadataExt;
+    // The socket file is created by, and so owned by, the user the server runs as.
+    let owner = std::fs::metadata(&path).ok().map(|m| m.uid());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, dir.clone()));
+                    tokio::spawn(connection(stream, dir.clone(), owner));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "control socket accept failed");
@@ -65,9 +73,16 @@ pub async fn serve(
     let _ = std::fs::remove_file(&path);
 }
 
-async fn connection(stream: UnixStream, dir: Arc<Directory>) {
+async fn connection(stream: UnixStream, dir: Arc<Directory>, owner: Option<u32>) {
     // The kernel's word for who connected, not the client's.
     let uid = stream.peer_cred().ok().map(|c| c.uid());
+    if !matches!(uid, Some(u) if u == 0 || Some(u) == owner) {
+        tracing::warn!(
+            ?uid,
+            "control socket: refused a connection from another user"
+        );
+        return;
+    }
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(read.take(MAX_LINE));
@@ -103,10 +118,18 @@ pub fn handle(dir: &Directory, request: &Value, uid: Option<u32>) -> Value {
             Err(e) => failure(&e.detail),
         },
         Some("release") => {
-            let span = request
-                .get("forSeconds")
-                .and_then(Value::as_u64)
-                .map(Duration::from_secs);
+            let span = match request.get("forSeconds") {
+                None | Some(Value::Null) => None,
+                Some(v) => match v.as_u64().filter(|s| RELEASE_SECONDS.contains(s)) {
+                    Some(s) => Some(Duration::from_secs(s)),
+                    None => {
+                        return failure(
+                            "forSeconds must be a whole number of seconds from 60 (1 minute) \
+                             to 2592000 (30 days)",
+                        )
+                    }
+                },
+            };
             let claimed = request
                 .get("by")
                 .and_then(Value::as_str)

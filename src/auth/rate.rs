@@ -58,6 +58,27 @@ impl RateLimiter {
         }
     }
 
+    /// Charges `extra` more requests to `name`'s bucket at `now`, into debt if need be: a Bulk
+    /// admitted as one request costs one per operation, so a limited token cannot multiply its
+    /// rate by batching; the requests after it wait until the debt is repaid.
+    pub fn debit(&self, name: &str, limit: RateLimit, extra: u32, now: Instant) {
+        if extra == 0 {
+            return;
+        }
+        let rate = f64::from(limit.per_second.max(1));
+        let burst = f64::from(limit.burst.max(1));
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return;
+        };
+        let bucket = buckets.entry(name.to_string()).or_insert(Bucket {
+            available: burst,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.available = (bucket.available + elapsed * rate).min(burst) - f64::from(extra);
+        bucket.updated = bucket.updated.max(now);
+    }
+
     /// Forgets the buckets of tokens no longer configured (after a reload).
     pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
         if let Ok(mut buckets) = self.buckets.lock() {
@@ -90,6 +111,24 @@ mod tests {
         per_second: 2,
         burst: 2,
     };
+
+    #[test]
+    fn a_bulks_operations_are_paid_for_by_the_requests_after_it() {
+        let limiter = RateLimiter::new();
+        let t0 = Instant::now();
+        // The Bulk itself is admitted as one request, then charged its other 9 operations.
+        assert!(limiter.check("a", TWO_PER_SECOND, t0).is_ok());
+        limiter.debit("a", TWO_PER_SECOND, 9, t0);
+        // 1 left of the burst, minus 9: 8 in debt, so the next request waits 4.5 s.
+        let wait = limiter.check("a", TWO_PER_SECOND, t0).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(4500));
+        assert!(limiter
+            .check("a", TWO_PER_SECOND, t0 + Duration::from_millis(4500))
+            .is_ok());
+        // Charging nothing changes nothing, and other tokens are untouched.
+        limiter.debit("b", TWO_PER_SECOND, 0, t0);
+        assert!(limiter.check("b", TWO_PER_SECOND, t0).is_ok());
+    }
 
     #[test]
     fn allows_the_burst_then_refills_at_the_rate() {

@@ -147,16 +147,21 @@ impl FailureThrottle {
     }
 }
 
-/// Drops every stale record; if none was, the one seen longest ago.
+/// Drops every stale record; if none was, the unblocked one seen longest ago, and only when
+/// every record is blocked, the block that ends soonest: otherwise an attacker with many
+/// addresses (an IPv6 /48 holds 65,536 /64s) could push its own blocks out of the table.
 fn make_room(records: &mut HashMap<IpAddr, Record>, now: Instant, window: Duration) {
     let before = records.len();
     records.retain(|_, r| !r.stale(now, window));
     if records.len() < before {
         return;
     }
+    let blocked = |r: &Record| r.blocked_until.is_some_and(|u| u > now);
     let oldest = records
         .iter()
+        .filter(|(_, r)| !blocked(r))
         .min_by_key(|(_, r)| r.last_seen)
+        .or_else(|| records.iter().min_by_key(|(_, r)| r.blocked_until))
         .map(|(k, _)| *k);
     if let Some(k) = oldest {
         records.remove(&k);
@@ -274,6 +279,8 @@ mod tests {
             t.failed(ip(&format!("192.0.2.{i}")), at(71));
             assert_eq!(t.tracked(), 3);
         }
+        // A flood of new addresses does not push out a block that is still running.
+        assert!(t.blocked(ip("192.0.2.1"), at(71)).is_some());
     }
 
     #[test]

@@ -268,12 +268,18 @@ fn load(file: &Path, now: OffsetDateTime) -> State {
 }
 
 fn held_since(now: OffsetDateTime) -> State {
-    let json = serde_json::json!({
-        "trip": {"since": crate::scim::value::format_datetime(now), "inWindow": 0, "limit": 0,
-                 "held": 0, "heldUsers": []},
-        "release": null,
-    });
-    serde_json::from_value::<State>(json).unwrap_or_default()
+    // Built directly, not through serde: a failed round trip must not start the guard open.
+    State {
+        trip: Some(super::Trip {
+            since: now,
+            in_window: 0,
+            limit: 0,
+            held: 0,
+            held_users: Vec::new(),
+            seen: Default::default(),
+        }),
+        ..State::default()
+    }
 }
 
 /// Writes the state durably: a temporary file, fsynced, renamed over the old one. A failure is
@@ -288,7 +294,14 @@ fn save(file: &Path, state: &State) {
         let mut f = options.open(&tmp)?;
         f.write_all(&serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, file)
+        std::fs::rename(&tmp, file)?;
+        // The rename itself is durable only once the directory is: without this a power loss
+        // could bring back the old state, an untripped guard.
+        #[cfg(unix)]
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     };
     if let Err(e) = write() {
         tracing::error!(error = %e, state_file = %file.display(), "cannot save the deprovisioning guard's state; a restart would forget it");

@@ -21,6 +21,7 @@ pub(super) async fn post(
     body: &mut Option<Incoming>,
     actor: Actor,
     limit: BodyLimit,
+    charge_operations: impl FnOnce(usize),
 ) -> Result<Response<Body>, ScimError> {
     let incoming = body
         .take()
@@ -41,6 +42,7 @@ pub(super) async fn post(
         })?;
     check_content_type(&parts.headers)?;
     let req = BulkRequest::parse(&parse_json(&bytes)?)?;
+    charge_operations(req.operations.len());
     let reply = blocking(move || Ok(dir.bulk(&req, &actor))).await?;
     Ok(respond::json(200, &reply))
 }

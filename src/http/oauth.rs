@@ -96,7 +96,7 @@ async fn issue(
     who: &mut Option<String>,
     client_ip: &str,
 ) -> Result<Response<Body>, Refusal> {
-    let form = read_form(parts, body).await?;
+    let form = read_form(parts, body, app.limits.body_read_timeout).await?;
     let credentials = credentials(parts, &form).inspect_err(|r| {
         if r.status == StatusCode::UNAUTHORIZED {
             failed(
@@ -214,7 +214,11 @@ impl Form {
     }
 }
 
-async fn read_form(parts: &Parts, body: &mut Option<Incoming>) -> Result<Form, Refusal> {
+async fn read_form(
+    parts: &Parts,
+    body: &mut Option<Incoming>,
+    timeout: std::time::Duration,
+) -> Result<Form, Refusal> {
     let incoming = body
         .take()
         .ok_or_else(|| invalid_request("the request body was already read"))?;
@@ -222,7 +226,7 @@ async fn read_form(parts: &Parts, body: &mut Option<Incoming>) -> Result<Form, R
         incoming,
         BodyLimit {
             bytes: MAX_FORM_BYTES,
-            ..BodyLimit::default()
+            timeout,
         },
     )
     .await

@@ -226,6 +226,12 @@ async fn dispatch(
 ) -> Result<Response<Body>, ScimError> {
     let path = parts.uri.path().to_string();
     if path == super::oauth::TOKEN_PATH {
+        check_head(
+            &parts.uri,
+            &parts.headers,
+            app.limits.max_header_bytes,
+            app.limits.max_headers,
+        )?;
         // Client secrets are guessed like tokens: the same per-address throttle applies.
         if let Some(refused) = access::throttled(app, access::client_addr(parts)) {
             return Ok(refused);
@@ -301,7 +307,16 @@ async fn dispatch(
                 bytes: app.limits.max_bulk_body_bytes,
                 timeout: app.limits.body_read_timeout,
             };
-            super::bulk::post(dir, parts, body, actor, limit).await
+            // A rate-limited token pays one request per operation (the first was charged on
+            // arrival).
+            let charge = |operations: usize| {
+                if let Some(rate) = principal.rate_limit {
+                    let extra = u32::try_from(operations.saturating_sub(1)).unwrap_or(u32::MAX);
+                    app.rates
+                        .debit(&principal.name, rate, extra, std::time::Instant::now());
+                }
+            };
+            super::bulk::post(dir, parts, body, actor, limit, charge).await
         }
         Route::ServiceProviderConfig => {
             only_get(&method, &full_path)?;

@@ -166,6 +166,25 @@ async fn deprovisions_past_the_threshold_are_held_until_released() {
         "{scrape}"
     );
 
+    // A release for longer than 30 days (or a century) is refused: it would switch the guard
+    // off for good.
+    for too_long in [
+        json!(300_000_000_000u64),
+        json!(3_000_000),
+        json!(59),
+        json!("1h"),
+    ] {
+        let refused = control(&s, json!({"command": "release", "forSeconds": too_long})).await;
+        assert_eq!(refused["ok"], false, "{too_long}: {refused}");
+        assert!(
+            refused["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("forSeconds"),
+            "{refused}"
+        );
+    }
+
     // Release: the IdP's retries now go through, past the threshold.
     let released = control(
         &s,
