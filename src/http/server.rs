@@ -1,23 +1,28 @@
 //! The listener: accept loop, TLS handshake, HTTP/1.1 + h2 on one port, graceful shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use arc_swap::ArcSwap;
 
 use super::client_ip::{client_ip, ClientIp, TrustedProxies};
 use super::health::{self, Probe};
+use super::respond::Body;
 use super::router::{handle, App};
 use crate::config::LimitsSettings;
 
@@ -32,6 +37,10 @@ pub struct Edge {
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// In-flight requests get this long to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// A connection idle for `idle_timeout` gets this long to finish its graceful shutdown.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// The idle watchdog looks every `idle_timeout / 4`, but not more often than this.
+const MIN_IDLE_TICK: Duration = Duration::from_millis(250);
 /// While every connection slot is taken, a warning is logged at most this often.
 const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -95,15 +104,19 @@ pub async fn run(
     let limits = app.limits.clone();
     let header_timeout = limits.header_read_timeout;
     let handshake_timeout = HANDSHAKE_TIMEOUT.min(header_timeout);
-    let graceful = GracefulShutdown::new();
+    let idle_timeout = limits.idle_timeout;
+    // The server's shutdown, seen by every connection; and a channel whose senders are the live
+    // connections, so the drain ends when the last one drops its clone.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (live_tx, mut live_rx) = mpsc::channel::<()>(1);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let builders = Arc::new(Builders::new(&limits));
-    let mut last_full_warning: Option<std::time::Instant> = None;
+    let mut last_full_warning: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
         if permits.available_permits() == 0 {
             // Once a minute at most: a slowloris attack must not also flood the logs.
-            let now = std::time::Instant::now();
+            let now = Instant::now();
             if last_full_warning.is_none_or(|t| now.duration_since(t) >= FULL_WARNING_INTERVAL) {
                 last_full_warning = Some(now);
                 tracing::warn!(
@@ -122,29 +135,39 @@ pub async fn run(
         let app = app.clone();
         let edge = edge.clone();
         let builders = builders.clone();
-        let watcher = graceful.watcher();
+        let live = live_tx.clone();
+        let mut stop = stop_rx.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            // Set by the first request: a connection that has sent none within the header
-            // timeout is closed (h2 waits for the client preface with no timeout of its own).
-            let seen = Arc::new(AtomicBool::new(false));
-            let seen_in_service = seen.clone();
+            // Held until the connection is gone: the drain waits for every clone to drop.
+            let _live = live;
+            let activity = Arc::new(Activity::new());
+            let in_service = activity.clone();
             let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                seen_in_service.store(true, Ordering::Relaxed);
+                let handling = in_service.begin();
                 // Decided per request: the forwarding headers are per request, and a reload may
                 // change the trusted proxies between two requests of one connection.
                 let ip = client_ip(peer.ip(), req.headers(), &edge.proxies.load());
                 req.extensions_mut().insert(ClientIp(ip));
                 let app = app.clone();
                 let edge = edge.clone();
+                let activity = in_service.clone();
                 async move {
-                    if let Some(resp) = health::respond(&app.dir, &edge.probe, &req).await {
-                        return Ok(resp);
-                    }
-                    handle(app, req).await
+                    let resp = match health::respond(&app.dir, &edge.probe, &req).await {
+                        Some(resp) => resp,
+                        None => handle(app, req).await?,
+                    };
+                    drop(handling);
+                    Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, activity }))
                 }
             });
+            let watch = Watch {
+                activity: &activity,
+                peer,
+                header_timeout,
+                idle_timeout,
+            };
             match tls {
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(
@@ -163,44 +186,35 @@ pub async fn run(
                             return;
                         }
                     };
-                    // ALPN already says which protocol follows, so no sniffing read (which has
-                    // no timeout) is needed: an idle socket meets the h1 header timeout or the
-                    // h2 keep-alive instead of holding a connection slot forever.
+                    // ALPN already says which protocol follows, so no sniffing is needed.
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
                     let builder = if h2 { &builders.h2 } else { &builders.h1 };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    serve_watched(
-                        watcher.watch(conn.into_owned()),
-                        &seen,
-                        peer,
-                        header_timeout,
-                    )
-                    .await;
+                    tokio::pin!(conn);
+                    watch
+                        .serve(conn, |c| c.graceful_shutdown(), &mut stop)
+                        .await;
                 }
                 None => {
-                    // Plain HTTP (behind a gateway) may be h1 or h2 with prior knowledge; the
-                    // sniff waits for the first bytes, so bound that wait first.
-                    let mut first = [0u8; 1];
-                    match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
-                        Ok(Ok(n)) if n > 0 => {}
-                        _ => {
-                            tracing::debug!(%peer, "no request within the header timeout");
-                            return;
-                        }
-                    }
+                    // Plain HTTP (behind a gateway) may be h1 or h2 with prior knowledge. The
+                    // sniff reads up to the 24-byte h2 preface with no timeout of its own; the
+                    // watch's first-request deadline bounds it like any silent connection.
                     let conn = builders
                         .sniff
                         .serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
+                    tokio::pin!(conn);
+                    watch
+                        .serve(conn, |c| c.graceful_shutdown(), &mut stop)
+                        .await;
                 }
             }
         });
     }
     drop(listener);
     tracing::info!("no longer accepting connections; draining in-flight requests");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    let _ = stop_tx.send(true);
+    drop(live_tx);
+    if tokio::time::timeout(DRAIN_TIMEOUT, live_rx.recv())
         .await
         .is_err()
     {
@@ -208,31 +222,173 @@ pub async fn run(
     }
 }
 
-/// Drives a connection; drops it (closing the socket) if no request arrived within the header
-/// timeout, so silent sockets cannot hold connection slots.
-async fn serve_watched<E: std::fmt::Display>(
-    conn: impl Future<Output = Result<(), E>>,
-    seen: &AtomicBool,
+/// What a connection has been doing, as the idle watchdog needs to know it: how many requests
+/// are in the service (never idle), and when anything last happened (a request began or was
+/// answered, a response body frame was sent).
+struct Activity {
+    opened: Instant,
+    seen: AtomicBool,
+    handling: AtomicUsize,
+    /// Milliseconds after `opened`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            opened: Instant::now(),
+            seen: AtomicBool::new(false),
+            handling: AtomicUsize::new(0),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> Handling {
+        self.seen.store(true, Ordering::Relaxed);
+        self.handling.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        Handling(self.clone())
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long nothing has happened, or `None` while a request is in the service.
+    fn idle_for(&self) -> Option<Duration> {
+        if self.handling.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let last = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed));
+        Some(last.elapsed())
+    }
+}
+
+/// One request in the service; dropped when its response is ready or the request is abandoned
+/// (an h2 stream reset drops the service future).
+struct Handling(Arc<Activity>);
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.handling.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that counts as activity while it is being sent. A client that stops reading
+/// (h2 flow control, a full TCP window) stops the frames, so a stalled response goes idle too
+/// rather than pinning the connection open.
+struct Tracked {
+    inner: Body,
+    activity: Arc<Activity>,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if polled.is_ready() {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.activity.touch();
+    }
+}
+
+/// The limits one connection is held to while it is served.
+struct Watch<'a> {
+    activity: &'a Activity,
     peer: SocketAddr,
     header_timeout: Duration,
-) {
-    tokio::pin!(conn);
-    let first_request = tokio::time::sleep(header_timeout);
-    tokio::pin!(first_request);
-    let outcome = tokio::select! {
-        r = &mut conn => Some(r),
-        _ = &mut first_request => None,
-    };
-    let outcome = match outcome {
-        Some(r) => r,
-        None if !seen.load(Ordering::Relaxed) => {
-            tracing::debug!(%peer, "no request within the header timeout; closing");
-            return;
+    idle_timeout: Duration,
+}
+
+impl Watch<'_> {
+    /// Drives a connection until it ends, closing it when it breaks a promise: no request within
+    /// the header timeout (silent sockets, a stalled TLS-less sniff or h2 preface) drops it at
+    /// once; idle for `idle_timeout` with no request in the service starts a graceful shutdown
+    /// (h2 GOAWAY, h1 close), and a connection still open `IDLE_CLOSE_GRACE` later is dropped.
+    /// The server's own shutdown starts a graceful shutdown too, then waits as long as the
+    /// server's drain does. hyper's h1 timer covers idle h1, but h2 keep-alive pings are
+    /// answered by any live peer, so without this an h2 connection would hold its slot forever.
+    async fn serve<C, E>(
+        &self,
+        mut conn: Pin<&mut C>,
+        shutdown: impl Fn(Pin<&mut C>),
+        stop: &mut watch::Receiver<bool>,
+    ) where
+        C: Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        let peer = self.peer;
+        let first_request = tokio::time::sleep(self.header_timeout);
+        tokio::pin!(first_request);
+        let mut first_pending = true;
+        let mut tick = tokio::time::interval((self.idle_timeout / 4).max(MIN_IDLE_TICK));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let give_up = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(give_up);
+        let mut closing = false;
+        let mut stopping = false;
+        let outcome = loop {
+            tokio::select! {
+                r = conn.as_mut() => break r,
+                _ = &mut first_request, if first_pending => {
+                    first_pending = false;
+                    if !self.activity.seen.load(Ordering::Relaxed) {
+                        tracing::debug!(%peer, "no request within the header timeout; closing");
+                        return;
+                    }
+                }
+                _ = stop.wait_for(|s| *s), if !stopping => {
+                    stopping = true;
+                    if !closing {
+                        closing = true;
+                        shutdown(conn.as_mut());
+                    }
+                    // The server's drain bounds this now, not the idle grace.
+                    give_up.as_mut().reset(tokio::time::Instant::now() + DRAIN_TIMEOUT * 2);
+                }
+                _ = tick.tick(), if !closing => {
+                    let idle = self.activity.seen.load(Ordering::Relaxed)
+                        && self.activity.idle_for().is_some_and(|d| d >= self.idle_timeout);
+                    if idle {
+                        tracing::debug!(%peer, "idle for idle_timeout; closing gracefully");
+                        closing = true;
+                        shutdown(conn.as_mut());
+                        give_up
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+                    }
+                }
+                _ = &mut give_up => {
+                    tracing::debug!(%peer, "still open after a graceful shutdown; closing");
+                    return;
+                }
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
-        None => conn.await,
-    };
-    if let Err(e) = outcome {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 

@@ -414,3 +414,104 @@ async fn slowloris_cannot_exhaust_the_connection_slots() {
         assert!(open_for <= header_timeout * 3, "open for {open_for:?}");
     }
 }
+
+/// A client that speaks h2 only (prior knowledge; over TLS that is ALPN `h2`), with its own
+/// connection pool, so each one holds its own connection.
+fn h2_client(s: &TestServer) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&s.cert_pem).expect("pem")])
+        .http2_prior_knowledge()
+        .build()
+        .expect("client")
+}
+
+/// Fills every slot with h2 connections that each send one request and then go silent (their
+/// clients stay alive and answer pings), then shows a new client is still served.
+async fn idle_h2_connections_give_back_their_slots(plain: bool) {
+    let idle = Duration::from_secs(1);
+    let slots = 2;
+    let s = TestServer::start_with(|c| {
+        c.limits.max_connections = slots;
+        c.limits.idle_timeout = idle;
+        if plain {
+            c.tls = None;
+        }
+    })
+    .await;
+    assert_eq!(s.base.starts_with("http://"), plain, "{}", s.base);
+    let mut held = Vec::new();
+    for _ in 0..slots {
+        let client = h2_client(&s);
+        let r = client
+            .get(s.url("/ServiceProviderConfig"))
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 200);
+        held.push(client);
+    }
+    // Every slot is taken by a live, idle h2 connection; a newcomer waits in the accept queue
+    // until the idle watchdog closes one (generous: 3x the timeout plus 2 s).
+    let newcomer = h2_client(&s);
+    let r = tokio::time::timeout(
+        idle * 3 + Duration::from_secs(2),
+        newcomer
+            .get(s.url("/ServiceProviderConfig"))
+            .bearer_auth(&s.token)
+            .send(),
+    )
+    .await
+    .expect("the newcomer is served once an idle h2 connection is closed")
+    .expect("an answer");
+    assert_eq!(r.status(), 200);
+    // The idle clients are still alive; they reconnect (their connections were closed).
+    drop(held);
+}
+
+#[tokio::test]
+async fn idle_h2_connections_over_tls_give_back_their_slots() {
+    idle_h2_connections_give_back_their_slots(false).await;
+}
+
+#[tokio::test]
+async fn idle_h2_connections_over_plain_http_give_back_their_slots() {
+    idle_h2_connections_give_back_their_slots(true).await;
+}
+
+#[tokio::test]
+async fn a_plain_http_client_stalled_in_the_h2_preface_is_closed_and_frees_its_slot() {
+    let header_timeout = Duration::from_secs(1);
+    let s = TestServer::start_with(|c| {
+        c.limits.max_connections = 1;
+        c.limits.header_read_timeout = header_timeout;
+        c.tls = None;
+    })
+    .await;
+    assert!(s.base.starts_with("http://"), "{}", s.base);
+    // Three bytes of the 24-byte h2 preface, then nothing: the protocol sniff waits for more.
+    let mut stalled = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("connect");
+    stalled.write_all(b"PRI").await.expect("write");
+    let started = Instant::now();
+    let closed = async {
+        let mut chunk = [0u8; 64];
+        while let Ok(n) = stalled.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(header_timeout * 10, closed)
+        .await
+        .expect("the stalled connection is closed");
+    let open_for = started.elapsed();
+    assert!(open_for <= header_timeout * 3, "open for {open_for:?}");
+    // The only slot is free again: a normal client is served.
+    let r = tokio::time::timeout(Duration::from_secs(30), s.get("/Users"))
+        .await
+        .expect("the normal client is served");
+    assert_eq!(r.status, 200, "{}", r.body);
+}
