@@ -103,11 +103,15 @@ pub fn filter(data: &[u8]) {
     // The printed form is canonical and parses back to the same tree (filter_syntax.rs
     // proves the same property on generated trees; here it meets arbitrary text).
     let printed = f.to_string();
-    let back = filter::parse(&printed);
-    assert!(
-        back.as_ref().is_ok_and(|b| *b == f),
-        "parse(print(f)) != f for {text:?} printed as {printed:?}: {back:?}"
-    );
+    // Escaping control characters can print a filter that was within the length limit longer
+    // than it; the limit then refuses the printed form, rightly (found by fuzzing).
+    if printed.len() <= filter::MAX_FILTER_LEN {
+        let back = filter::parse(&printed);
+        assert!(
+            back.as_ref().is_ok_and(|b| *b == f),
+            "parse(print(f)) != f for {text:?} printed as {printed:?}: {back:?}"
+        );
+    }
     for kind in KINDS {
         // Unchecked trees are evaluated too: the evaluator must tolerate any name.
         eval_everywhere(&f, reg, kind);

@@ -90,7 +90,14 @@ fn normalize_urn_key(
             return Ok(());
         }
     }
-    store_undeclared(key, value, out);
+    // Only a URN no known schema owns is an undeclared extension (see `is_undeclared_extension`).
+    let urn = match value {
+        Value::Object(_) => key,
+        _ => key.rsplit_once(':').map_or(key, |(urn, _)| urn),
+    };
+    if is_undeclared_extension(reg, kind, urn) {
+        store_undeclared(key, value, out);
+    }
     Ok(())
 }
 
@@ -148,9 +155,20 @@ fn is_empty_value(v: &Value) -> bool {
 
 /// Whether `key` of a stored document is an extension no schema declares.
 pub fn is_undeclared_extension(reg: &Registry, kind: ResourceKind, key: &str) -> bool {
-    super::path::has_urn_prefix(key)
-        && !reg.is_core(kind, key)
-        && reg.extension(kind, key).is_none()
+    super::path::has_urn_prefix(key) && !owned_by_declared_schema(reg, kind, key)
+}
+
+/// True when `urn`, or any part of it up to a `:`, is a schema scimd knows (core, a declared
+/// extension, or a legacy alias of one). `urn:…:enterprise:2.0:User:bogus` is then an unknown
+/// attribute of the enterprise extension, ignored like any other, not an undeclared extension
+/// of its own: filed as one, it would vanish on the next PUT of the stored document, which
+/// reads that key as the enterprise extension's (found by fuzzing).
+fn owned_by_declared_schema(reg: &Registry, kind: ResourceKind, urn: &str) -> bool {
+    let declared = |u: &str| reg.is_core(kind, u) || reg.extension(kind, u).is_some();
+    declared(urn)
+        || urn
+            .match_indices(':')
+            .any(|(i, _)| urn.get(..i).is_some_and(declared))
 }
 
 /// Coerces and stores one attribute into `out` (nesting extension attributes).
@@ -351,6 +369,42 @@ mod tests {
                 .unwrap()
                 .clone()
         );
+    }
+
+    // Found by fuzzing: a key that a known schema (or its legacy alias) owns was filed as an
+    // undeclared extension, which a later PUT of the stored document silently dropped.
+    #[test]
+    fn keys_under_a_known_schema_are_never_undeclared_extensions() {
+        let reg = Registry::new();
+        let body = json!({
+            "userName": "a@b.c",
+            "urn:scim:schemas:extension:enterprise:2.0:bogus[x": "1",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:nope:deeper": "2",
+            "urn:ietf:params:scim:schemas:core:2.0:User:unknown:x": "3",
+            "urn:ietf:params:scim:schemas:extension:Acme:2.0:User:costCenter": "4"
+        });
+        let attrs = normalize_body(&reg, ResourceKind::User, &body).unwrap();
+        let expected = json!({
+            "userName": "a@b.c",
+            "urn:ietf:params:scim:schemas:extension:Acme:2.0:User": {"costCenter": "4"}
+        });
+        assert_eq!(Value::Object(attrs.clone()), expected);
+        // And what is stored reads back unchanged.
+        let doc = assemble(&reg, ResourceKind::User, "id", &attrs, "t", "t");
+        assert_eq!(
+            normalize_body(&reg, ResourceKind::User, &doc).unwrap(),
+            attrs
+        );
+        assert!(!is_undeclared_extension(
+            &reg,
+            ResourceKind::User,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:managerX"
+        ));
+        assert!(is_undeclared_extension(
+            &reg,
+            ResourceKind::User,
+            "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"
+        ));
     }
 
     #[test]
