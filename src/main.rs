@@ -557,17 +557,7 @@ fn token_issue(
     let _ = writeln!(out);
     let _ = writeln!(out, "{secret}");
     let _ = writeln!(out);
-    match config_path {
-        Some(path) => {
-            let _ = writeln!(out, "Appended to {}:", path.display());
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "Add this stanza to the configuration file (or rerun with --config PATH):"
-            );
-        }
-    }
+    stanza_destination(&mut out, config_path);
     let _ = writeln!(out);
     let _ = writeln!(out, "[[tokens]]");
     let _ = writeln!(out, "name = \"{name}\"");
@@ -581,6 +571,17 @@ fn token_issue(
         "Restart scimd (or reload its configuration) for the token to take effect."
     );
     print_stdout(&out)
+}
+
+/// Where a printed stanza goes: the file it was appended to, or the admin's paste.
+fn stanza_destination(out: &mut String, config_path: Option<&Path>) {
+    let _ = match config_path {
+        Some(path) => writeln!(out, "Appended to {}:", path.display()),
+        None => writeln!(
+            out,
+            "Add this stanza to the configuration file (or rerun with --config PATH):"
+        ),
+    };
 }
 
 fn oauth_client_add(
@@ -611,17 +612,7 @@ fn oauth_client_add(
     let _ = writeln!(out, "Client Identifier: {client_id}");
     let _ = writeln!(out, "Client Secret:     {secret}");
     let _ = writeln!(out);
-    match config_path {
-        Some(path) => {
-            let _ = writeln!(out, "Appended to {}:", path.display());
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "Add this stanza to the configuration file (or rerun with --config PATH):"
-            );
-        }
-    }
+    stanza_destination(&mut out, config_path);
     let _ = write!(out, "{}", stanza.trim_start());
     let _ = writeln!(out);
     let _ = writeln!(

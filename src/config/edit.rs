@@ -87,18 +87,31 @@ pub fn append_token_with(
             "token names must be unique: choose another name, or remove the old stanza to replace it",
         ));
     }
-    // The stanza is rendered by toml_edit on its own and appended as text: re-rendering the whole
-    // document would move it next to the existing [[tokens]] and before trailing comments.
-    let mut stanza = toml_edit::DocumentMut::new();
     let mut table = toml_edit::Table::new();
     table.insert("name", toml_edit::value(name));
     table.insert("sha256", toml_edit::value(sha256_hex));
     for (key, value) in access_keys(access) {
         table.insert(key, value);
     }
-    let mut new_tokens = toml_edit::ArrayOfTables::new();
-    new_tokens.push(table);
-    stanza.insert("tokens", toml_edit::Item::ArrayOfTables(new_tokens));
+    append_array_table(document, "tokens", table, comment, ("name", name))
+}
+
+/// Appends `table` as one `[[array]]` stanza after `document`, preceded by `comment` lines.
+///
+/// The stanza is rendered by toml_edit on its own and appended as text: re-rendering the whole
+/// document would move it next to the existing stanzas and before trailing comments. Belt and
+/// braces: the result must parse and end with a stanza whose `id.0` is `id.1`.
+pub(super) fn append_array_table(
+    document: &str,
+    array: &str,
+    table: toml_edit::Table,
+    comment: &[&str],
+    id: (&str, &str),
+) -> Result<String, Problem> {
+    let mut tables = toml_edit::ArrayOfTables::new();
+    tables.push(table);
+    let mut stanza = toml_edit::DocumentMut::new();
+    stanza.insert(array, toml_edit::Item::ArrayOfTables(tables));
 
     let mut out = String::with_capacity(document.len() + 200);
     out.push_str(document);
@@ -113,21 +126,19 @@ pub fn append_token_with(
     }
     out.push_str(&stanza.to_string());
 
-    // Belt and braces: the result must parse and end with the new token.
-    let check: Result<toml_edit::DocumentMut, _> = out.parse();
-    let appended = check.ok().is_some_and(|d| {
-        d.get("tokens")
+    let appended = out.parse::<toml_edit::DocumentMut>().ok().is_some_and(|d| {
+        d.get(array)
             .and_then(|t| t.as_array_of_tables())
             .and_then(|t| t.iter().last())
-            .and_then(|t| t.get("name"))
+            .and_then(|t| t.get(id.0))
             .and_then(|v| v.as_str())
-            == Some(name)
+            == Some(id.1)
     });
     if !appended {
         return Err(Problem::new(
-            "tokens",
+            array,
             "the stanza could not be appended to this file",
-            "add the printed [[tokens]] stanza by hand",
+            format!("add the printed [[{array}]] stanza by hand"),
         ));
     }
     Ok(out)

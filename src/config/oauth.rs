@@ -269,40 +269,13 @@ pub fn append_oauth_client(
         array.push(s.as_str());
     }
     table.insert("scopes", toml_edit::value(array));
-    let mut clients = toml_edit::ArrayOfTables::new();
-    clients.push(table);
-    let mut stanza = toml_edit::DocumentMut::new();
-    stanza.insert("oauth_clients", toml_edit::Item::ArrayOfTables(clients));
-
-    let mut out = String::with_capacity(document.len() + 200);
-    out.push_str(document);
-    if !document.is_empty() && !document.ends_with('\n') {
-        out.push('\n');
-    }
-    out.push('\n');
-    for line in comment {
-        out.push_str("# ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push_str(&stanza.to_string());
-    // The result must parse and end with the new client.
-    let appended = out.parse::<toml_edit::DocumentMut>().ok().is_some_and(|d| {
-        d.get("oauth_clients")
-            .and_then(|t| t.as_array_of_tables())
-            .and_then(|t| t.iter().last())
-            .and_then(|t| t.get("client_id"))
-            .and_then(|v| v.as_str())
-            == Some(client_id)
-    });
-    if !appended {
-        return Err(Problem::new(
-            "oauth_clients",
-            "the stanza could not be appended to this file",
-            "add the printed [[oauth_clients]] stanza by hand",
-        ));
-    }
-    Ok(out)
+    super::edit::append_array_table(
+        document,
+        "oauth_clients",
+        table,
+        comment,
+        ("client_id", client_id),
+    )
 }
 
 /// [`append_oauth_client`] on a file, rewritten the way `scimd token issue` rewrites it.

@@ -212,14 +212,6 @@ impl Guard {
     }
 }
 
-/// How every held deprovision's `detail` begins; [`is_held`] recognizes it by this.
-const HELD_PREFIX: &str = "scimd's deprovisioning guard holds user disables and deletes";
-
-/// Whether `e` is the refusal of a held deprovision (the HTTP layer adds `Retry-After`).
-pub fn is_held(e: &ScimError) -> bool {
-    e.status == 503 && e.detail.starts_with(HELD_PREFIX)
-}
-
 /// The 503 a held deprovision gets.
 fn refusal(policy: &Policy, trip: Option<&Trip>) -> ScimError {
     let (since, why) = match trip {
@@ -241,11 +233,12 @@ fn refusal(policy: &Policy, trip: Option<&Trip>) -> ScimError {
         503,
         None,
         format!(
-            "{HELD_PREFIX} since {since}: {why}. \
+            "scimd's deprovisioning guard holds user disables and deletes since {since}: {why}. \
              Nothing was changed. An administrator can review with `scimd guard status` and let \
              them through with `scimd guard release`; retry later"
         ),
     )
+    .retry_after(RETRY_AFTER_SECS)
 }
 
 /// Reads the persisted state. A missing file is a guard that never tripped; a file that cannot

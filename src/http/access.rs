@@ -68,7 +68,7 @@ pub(super) fn throttled(app: &App, addr: Option<IpAddr>) -> Option<Response<Body
             plural(secs)
         ),
     );
-    Some(retry_after(respond::error(&error), secs))
+    Some(respond::error(&error.retry_after(secs)))
 }
 
 /// Refuses an expired credential.
@@ -120,7 +120,7 @@ pub(super) fn rate_limited(app: &App, principal: &Principal) -> Option<Response<
             plural(secs)
         ),
     );
-    Some(retry_after(respond::error(&error), secs))
+    Some(respond::error(&error.retry_after(secs)))
 }
 
 /// The scope a request needs: `write` for anything that changes data, `read` otherwise.
@@ -214,12 +214,6 @@ fn plural(n: u64) -> &'static str {
     } else {
         "s"
     }
-}
-
-fn retry_after(mut resp: Response<Body>, secs: u64) -> Response<Body> {
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
 }
 
 #[cfg(test)]

@@ -73,13 +73,11 @@ pub fn error(e: &ScimError) -> Response<Body> {
             HeaderValue::from_static("Bearer realm=\"scimd\""),
         );
     }
-    // A held deprovision says when to retry, so clients that honour it (Okta, Keycloak) come
-    // back instead of giving up (see guard::live::RETRY_AFTER_SECS).
-    if crate::guard::live::is_held(e) {
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(crate::guard::live::RETRY_AFTER_SECS),
-        );
+    // Held and throttled requests say when to retry, so clients that honour it (Okta,
+    // Keycloak) come back instead of giving up.
+    if let Some(secs) = e.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }

@@ -46,6 +46,9 @@ pub struct ScimError {
     pub status: u16,
     pub scim_type: Option<ScimType>,
     pub detail: String,
+    /// Seconds after which a retry may succeed (a held or throttled request); the HTTP layer
+    /// sends it as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ScimError {
@@ -54,6 +57,15 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same refusal, telling the client to retry after `secs` seconds.
+    pub fn retry_after(self, secs: u64) -> Self {
+        ScimError {
+            retry_after: Some(secs),
+            ..self
         }
     }
 
