@@ -28,9 +28,10 @@ fn seed(path: &std::path::Path, members: usize) -> Result<Duration, StoreError> 
     let store = Store::open(path)?;
     let meta = json!({"resourceType": "User", "created": "2026-01-01T00:00:00.000Z", "lastModified": "2026-01-01T00:00:00.000Z"});
     let total = members + ADDS;
-    for chunk in (0..total).collect::<Vec<_>>().chunks(20_000) {
-        store.write(|tx| {
-            for &n in chunk {
+    for start in (0..total).step_by(20_000) {
+        let meta = meta.clone();
+        store.write(move |tx| {
+            for n in start..total.min(start + 20_000) {
                 let id = user_id(n);
                 let doc = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id,
                                  "userName": format!("user{n}@example.com"), "active": true, "meta": meta});
@@ -44,9 +45,9 @@ fn seed(path: &std::path::Path, members: usize) -> Result<Duration, StoreError> 
                          "displayName": "everyone", "meta": {"resourceType": "Group", "created": "2026-01-01T00:00:00.000Z", "lastModified": "2026-01-01T00:00:00.000Z"}});
         tx.insert(Kind::Group, GROUP, &doc)
     })?;
-    for chunk in (0..members).collect::<Vec<_>>().chunks(50_000) {
-        store.write(|tx| {
-            for &n in chunk {
+    for start in (0..members).step_by(50_000) {
+        store.write(move |tx| {
+            for n in start..members.min(start + 50_000) {
                 tx.add_member(GROUP, &user_id(n))?;
             }
             Ok::<_, StoreError>(())

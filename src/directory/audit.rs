@@ -181,7 +181,10 @@ impl Directory {
         loop {
             let n = self
                 .store
-                .write(|tx| tx.purge_audit(&key, PURGE_BATCH))
+                .write({
+                    let key = key.clone();
+                    move |tx| tx.purge_audit(&key, PURGE_BATCH)
+                })
                 .map_err(from_store)?;
             total += n;
             if (n as usize) < PURGE_BATCH {

@@ -12,7 +12,7 @@ use super::{from_store, DirError, Directory};
 use crate::guard::live::{Admission, Guard};
 use crate::guard::{Deprovision, How, Release, Status, Trip};
 use crate::scim::{ResourceKind, ScimError};
-use crate::store::{audit_key, Kind, WriteTx};
+use crate::store::{audit_key, Ended, Kind, WriteTx};
 
 /// What a write owes the guard once its transaction ended.
 #[derive(Debug, Default)]
@@ -74,6 +74,39 @@ impl Directory {
                     *pending = Pending::Tripped(t);
                 }
                 Err(DirError(held.error))
+            }
+        }
+    }
+
+    /// Runs a write that may deprovision a user. `f` runs on the store's writer with a slot for
+    /// what it owes the guard (see [`Directory::guard_check`]); that is settled once the
+    /// transaction has ended, committed or not, so an admission of a write that was never
+    /// stored is taken back.
+    pub(super) fn guarded(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>, &mut Pending) -> Result<Value, DirError> + Send + 'static,
+    ) -> Result<Value, ScimError> {
+        let ended = self.store.write_ended(move |tx| {
+            let mut pending = Pending::default();
+            match f(tx, &mut pending) {
+                Ok(v) => Ok((v, pending)),
+                Err(e) => Err((e, pending)),
+            }
+        });
+        match ended {
+            Ended::Committed((v, pending)) => {
+                self.guard_settle(pending, true);
+                Ok(v)
+            }
+            Ended::Refused((e, pending)) => {
+                self.guard_settle(pending, false);
+                Err(e.0)
+            }
+            Ended::Failed { value, error } => {
+                if let Some((_, pending)) = value {
+                    self.guard_settle(pending, false);
+                }
+                Err(from_store(error))
             }
         }
     }
@@ -142,9 +175,10 @@ impl Directory {
         if let Value::Object(fields) = event {
             entry.extend(fields);
         }
+        let key = audit_key(&time);
         let written = self
             .store
-            .write(|tx| tx.append_audit(&audit_key(&time), &Value::Object(entry)));
+            .write(move |tx| tx.append_audit(&key, &Value::Object(entry)));
         if let Err(e) = written {
             tracing::error!(error = %e, "cannot record a deprovisioning guard event in the audit log");
         }

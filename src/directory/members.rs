@@ -138,17 +138,32 @@ pub(crate) fn validate_new_members(
 }
 
 /// Applies the changes; returns the edges really added and removed.
+///
+/// Everything that can refuse is checked before the first edge changes, so a refusal leaves
+/// the transaction as it was (the writer batches other requests' operations with this one).
+/// Member edits create and delete no resources, so checking every change up front sees the
+/// same ids as checking each one in turn would.
 pub(crate) fn apply_changes(
     reg: &Registry,
     tx: &mut WriteTx<'_>,
     group_id: &str,
     changes: &[MemberChange],
 ) -> Result<MemberDelta, DirError> {
+    for c in changes {
+        match c {
+            MemberChange::Add(ids) | MemberChange::Set(ids) => {
+                validate_new_members(tx, group_id, ids)?;
+            }
+            MemberChange::RemoveMatching(_) => {
+                members_def(reg)?;
+            }
+            MemberChange::Remove(_) | MemberChange::Clear => {}
+        }
+    }
     let mut delta = MemberDelta::default();
     for c in changes {
         match c {
             MemberChange::Add(ids) => {
-                validate_new_members(tx, group_id, ids)?;
                 for id in ids {
                     // Re-adding an existing member is a no-op, never a 409 (Entra G5, JumpCloud).
                     if tx.add_member(group_id, id)? {
@@ -177,7 +192,6 @@ pub(crate) fn apply_changes(
                     .filter(|id| !present.contains(id.as_str()))
                     .cloned()
                     .collect();
-                validate_new_members(tx, group_id, &added)?;
                 for id in current.iter().filter(|id| !wanted.contains(id.as_str())) {
                     if tx.remove_member(group_id, id)? {
                         delta.remove(id);

@@ -28,9 +28,12 @@ pub use transfer::{export, Rejection, TransferError, Transferred};
 pub use write::Written;
 
 /// The directory: a store plus the schema registry and the URL resources are published under.
+///
+/// Cloning is cheap (shared handles): a write hands a clone to the store's writer thread.
+#[derive(Clone)]
 pub struct Directory {
     store: Arc<Store>,
-    reg: Registry,
+    reg: Arc<Registry>,
     base_url: String,
     max_page: usize,
     /// Filter, PATCH and member bounds (`[limits]`); the defaults unless [`Directory::with_limits`].
@@ -45,7 +48,7 @@ impl Directory {
     pub fn new(store: Arc<Store>, reg: Registry, base_url: &str, max_page: usize) -> Directory {
         Directory {
             store,
-            reg,
+            reg: Arc::new(reg),
             base_url: base_url.trim_end_matches('/').to_string(),
             max_page: max_page.max(1),
             limits: crate::scim::limits::Limits::default(),
@@ -93,6 +96,20 @@ pub(crate) fn from_store(e: StoreError) -> ScimError {
             "userName \"{}\" is already taken by User {existing_id} (userName is unique, ignoring case)",
             crate::scim::value::truncate(&user_name, 80)
         )),
+        // Overload, not a fault: the client retries, and the queue metric shows it.
+        StoreError::Busy { waiting } => ScimError::new(
+            503,
+            None,
+            format!("the server is busy: {waiting} writes are already waiting for the store; nothing was changed, retry in a second"),
+        )
+        .retry_after(1),
+        // The writer logged the cause once for the whole batch.
+        StoreError::NotCommitted(_) => ScimError::new(
+            503,
+            None,
+            "the directory store could not commit this write; nothing was changed, retry later",
+        )
+        .retry_after(5),
         other => {
             tracing::error!(error = %other, "store failure");
             // The cause goes to the log, not to the client.

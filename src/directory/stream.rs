@@ -83,7 +83,7 @@ impl Directory {
             version,
             projection: has_projection.then_some(projection),
             base_url: self.base_url.clone(),
-            reg: self.reg.clone(),
+            reg: crate::scim::Registry::clone(&self.reg),
         })))
     }
 }

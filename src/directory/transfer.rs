@@ -232,17 +232,18 @@ impl Directory {
                 }),
             }
         }
-        let outcome = self.store.write(|tx| {
-            let counts = self.insert_parsed(tx, &parsed, &mut rejected)?;
+        let me = self.clone();
+        // A transaction of its own: a rejected line aborts everything the import wrote.
+        let outcome = self.store.write_alone(move |tx| {
+            let counts = me.insert_parsed(tx, &parsed, &mut rejected)?;
             if rejected.is_empty() {
                 Ok(counts)
             } else {
-                // Aborts the transaction: nothing of this import is kept.
-                Err(TransferError::Rejected(Vec::new()))
+                Err(TransferError::Rejected(rejected))
             }
         });
         match outcome {
-            Err(TransferError::Rejected(_)) => {
+            Err(TransferError::Rejected(mut rejected)) => {
                 rejected.sort_by_key(|r| r.line);
                 Err(TransferError::Rejected(rejected))
             }

@@ -5,7 +5,6 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::audit::{Actor, Change, MemberDelta, Op};
-use super::deprovision::Pending;
 use super::members::{apply_changes, changes_from_ops, member_ids, MemberChange};
 use super::{store_kind, DirError, Directory};
 use crate::scim::patch::{self, Operation};
@@ -104,10 +103,13 @@ impl Directory {
         actor: &Actor,
     ) -> Result<Value, ScimError> {
         let new = self.prepare_create(kind, body)?;
+        let (me, actor) = (self.clone(), actor.clone());
         self.store
-            .write(|tx| self.insert_new(tx, kind, &new, actor))
-            .map_err(|e| e.0)?;
-        Ok(new.doc)
+            .write(move |tx| {
+                me.insert_new(tx, kind, &new, &actor)?;
+                Ok::<_, DirError>(new.doc)
+            })
+            .map_err(|e| e.0)
     }
 
     /// Creates many resources in one transaction, all or none: for loading a directory (and
@@ -127,16 +129,22 @@ impl Directory {
         for (i, body) in bodies.iter().enumerate() {
             prepared.push(self.prepare_create(kind, body).map_err(|e| at(i, e))?);
         }
+        let (me, actor) = (self.clone(), actor.clone());
+        let total = bodies.len();
+        // All or none: one transaction of its own, which a refusal aborts.
         self.store
-            .write(|tx| {
+            .write_alone(move |tx| {
                 for (i, new) in prepared.iter().enumerate() {
-                    self.insert_new(tx, kind, new, actor)
-                        .map_err(|e| DirError(at(i, e.0)))?;
+                    me.insert_new(tx, kind, new, &actor).map_err(|e| {
+                        DirError(ScimError {
+                            detail: format!("resource {} of {total}: {}", i + 1, e.0.detail),
+                            ..e.0
+                        })
+                    })?;
                 }
-                Ok::<_, DirError>(())
+                Ok::<_, DirError>(prepared.into_iter().map(|n| n.id).collect())
             })
-            .map_err(|e| e.0)?;
-        Ok(prepared.into_iter().map(|n| n.id).collect())
+            .map_err(|e| e.0)
     }
 
     /// Everything a create can check before the transaction: the body, required attributes,
@@ -228,9 +236,15 @@ impl Directory {
         };
         self.limits
             .check_members(members.as_ref().map_or(0, Vec::len), false)?;
-        let mut pending = Pending::default();
-        let written = self.store.write(|tx| {
-            let old = current(tx, kind, id, if_match)?;
+        let (me, actor, id, if_match) = (
+            self.clone(),
+            actor.clone(),
+            id.to_string(),
+            if_match.map(str::to_string),
+        );
+        self.guarded(move |tx, pending| {
+            let id = id.as_str();
+            let old = current(tx, kind, id, if_match.as_deref())?;
             if kind == ResourceKind::User && !attrs.contains_key("active") {
                 if let Some(a) = old.get("active") {
                     attrs.insert("active".into(), a.clone());
@@ -239,21 +253,22 @@ impl Directory {
             if let Some(name) = user_name(&attrs) {
                 check_user_name_free(tx, name, Some(id))?;
             }
-            self.guard_check(tx, kind, &old, Some(&attrs), &mut pending)?;
-            let mut delta = MemberDelta::default();
-            if let Some(m) = &members {
-                delta = apply_changes(&self.reg, tx, id, &[MemberChange::Set(m.clone())])?;
-            }
+            me.guard_check(tx, kind, &old, Some(&attrs), pending)?;
             let how = Saving {
                 kind,
                 id,
                 op: Op::Replace,
-                actor,
+                actor: &actor,
             };
-            self.save_if_changed(tx, how, old, &attrs, &delta)
-        });
-        self.guard_settle(pending, written.is_ok());
-        written.map_err(|e| e.0)
+            let members = members.map(|m| [MemberChange::Set(m)]);
+            me.save_if_changed(
+                tx,
+                how,
+                old,
+                &attrs,
+                members.as_ref().map_or(&[], |m| &m[..]),
+            )
+        })
     }
 
     /// PATCH: applies the operations in order, all or nothing. Returns the resource unless
@@ -295,29 +310,32 @@ impl Directory {
             })
             .sum();
         self.limits.check_members(named, true)?;
-        let mut pending = Pending::default();
-        let written = self.store.write(|tx| {
-            let old = current(tx, kind, id, if_match)?;
+        let (me, actor, id, if_match) = (
+            self.clone(),
+            actor.clone(),
+            id.to_string(),
+            if_match.map(str::to_string),
+        );
+        self.guarded(move |tx, pending| {
+            let id = id.as_str();
+            let old = current(tx, kind, id, if_match.as_deref())?;
             let old_attrs = writable_part(&old);
             let mut attrs = old_attrs.clone();
-            patch::apply(&self.reg, kind, &mut attrs, &doc_ops)?;
+            patch::apply(&me.reg, kind, &mut attrs, &doc_ops)?;
             if let Some(name) = user_name(&attrs) {
                 if user_name(&old_attrs) != Some(name) {
                     check_user_name_free(tx, name, Some(id))?;
                 }
             }
-            self.guard_check(tx, kind, &old, Some(&attrs), &mut pending)?;
-            let delta = apply_changes(&self.reg, tx, id, &member_changes)?;
+            me.guard_check(tx, kind, &old, Some(&attrs), pending)?;
             let how = Saving {
                 kind,
                 id,
                 op: Op::Patch,
-                actor,
+                actor: &actor,
             };
-            self.save_if_changed(tx, how, old, &attrs, &delta)
-        });
-        self.guard_settle(pending, written.is_ok());
-        written.map_err(|e| e.0)
+            me.save_if_changed(tx, how, old, &attrs, &member_changes)
+        })
     }
 
     /// The reply to a committed write: the rendered resource and where it lives.
@@ -350,15 +368,19 @@ impl Directory {
         }
     }
 
-    /// Writes the new attributes with a fresh `meta.lastModified`, unless nothing changed:
-    /// an update that changes nothing keeps its timestamp, so incremental readers skip it.
+    /// Applies the member changes and writes the new attributes with a fresh
+    /// `meta.lastModified`, unless nothing changed: an update that changes nothing keeps its
+    /// timestamp, so incremental readers skip it.
+    ///
+    /// The new document is built and size-checked before the member changes write anything,
+    /// so a refusal here leaves the transaction untouched (the writer's batch depends on it).
     fn save_if_changed(
         &self,
         tx: &mut WriteTx<'_>,
         how: Saving<'_>,
         old: Value,
         attrs: &serde_json::Map<String, Value>,
-        delta: &MemberDelta,
+        member_changes: &[MemberChange],
     ) -> Result<Value, DirError> {
         let Saving {
             kind,
@@ -366,13 +388,18 @@ impl Directory {
             op,
             actor,
         } = how;
-        if writable_part(&old) == *attrs && delta.is_empty() {
+        let attrs_changed = writable_part(&old) != *attrs;
+        if !attrs_changed && member_changes.is_empty() {
             return Ok(old);
         }
         let created = meta_str(&old, "created").unwrap_or_default().to_string();
         let mut doc = assemble(&self.reg, kind, id, attrs, &created, &now());
         set_version(&mut doc, version_number(&old) + 1);
         check_size(kind, &doc)?;
+        let delta = apply_changes(&self.reg, tx, id, member_changes)?;
+        if !attrs_changed && delta.is_empty() {
+            return Ok(old);
+        }
         tx.update(store_kind(kind), id, &doc)?;
         let change = Change {
             op,
@@ -380,7 +407,7 @@ impl Directory {
             id,
             old: Some(&old),
             new: Some(&doc),
-            members: Some(delta),
+            members: Some(&delta),
             left_groups: None,
         };
         self.record(tx, actor, change)?;
@@ -395,13 +422,19 @@ impl Directory {
         if_match: Option<&str>,
         actor: &Actor,
     ) -> Result<(), ScimError> {
-        let mut pending = Pending::default();
-        let written = self.store.write(|tx| {
+        let (me, actor, id, if_match) = (
+            self.clone(),
+            actor.clone(),
+            id.to_string(),
+            if_match.map(str::to_string),
+        );
+        self.guarded(move |tx, pending| {
+            let id = id.as_str();
             let Some(old) = tx.get(store_kind(kind), id)? else {
                 return Err(DirError(not_found(kind, id)));
             };
-            check_precondition(&old, if_match)?;
-            self.guard_check(tx, kind, &old, None, &mut pending)?;
+            check_precondition(&old, if_match.as_deref())?;
+            me.guard_check(tx, kind, &old, None, pending)?;
             // What the delete takes with it, for the audit entry: the groups it was in
             // and, for a group, how many members it had (counted, not listed).
             let left = tx.groups_of(id)?;
@@ -428,10 +461,10 @@ impl Directory {
                 members: Some(&had),
                 left_groups: Some(&left),
             };
-            self.record(tx, actor, change)
-        });
-        self.guard_settle(pending, written.is_ok());
-        written.map_err(|e| e.0)
+            me.record(tx, &actor, change)?;
+            Ok(Value::Null)
+        })
+        .map(|_| ())
     }
 }
 

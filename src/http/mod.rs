@@ -151,7 +151,13 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
             .unwrap_or(usize::MAX)
             .saturating_mul(1 << 20)
     });
-    let mut store = Store::open_with_cache(&config.storage.path, cache_bytes)?;
+    let mut store = Store::open_with(
+        &config.storage.path,
+        crate::store::Options {
+            cache_bytes,
+            ..Default::default()
+        },
+    )?;
     let metrics = crate::metrics::Metrics::new(config.tokens.iter().map(|t| t.name.as_str()));
     store.observe_commits(metrics.commit_observer());
     let store = Arc::new(store);

@@ -66,6 +66,20 @@ pub enum StoreError {
     /// A database or I/O error from redb.
     #[error("store database error: {0}")]
     Db(#[source] Box<redb::Error>),
+    /// The writer's queue is full: more writes are waiting than it takes at once. Nothing was
+    /// done; the client should retry shortly.
+    #[error("{waiting} writes are already waiting for the store; this one was not queued")]
+    Busy {
+        /// The queue's capacity.
+        waiting: usize,
+    },
+    /// The operation's own part succeeded, but the transaction it shared with other writes did
+    /// not commit, so nothing of it was stored. The writer logs the cause once for the batch.
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
+    /// The writer thread has stopped (the store is closing, or the thread died).
+    #[error("the store's writer has stopped")]
+    WriterStopped,
 }
 
 impl From<redb::Error> for StoreError {

@@ -1,8 +1,10 @@
 //! The storage layer: records, secondary indexes and group membership in one redb file.
 //!
 //! The store knows stored records (canonical SCIM JSON objects) and the index keys derived from
-//! them; it knows nothing of HTTP or SCIM rules. Each [`Store::write`] is one redb transaction:
-//! a record, its index entries and its membership edges commit together or not at all.
+//! them; it knows nothing of HTTP or SCIM rules. Each [`Store::write`] is one operation of a
+//! durable redb transaction that the writer thread shares among the operations waiting at the
+//! same time (group commit, `writer.rs`): a record, its index entries and its membership edges
+//! commit together or not at all.
 //!
 //! Layout (see `tables.rs`): `users` and `groups` map id → JSON bytes; `idx_user_name`
 //! (lower-cased, unique), `idx_user_external_id`, `idx_group_external_id` and
@@ -18,13 +20,15 @@ mod record;
 mod tables;
 mod verify;
 mod write;
+mod writer;
 
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use redb::{Builder, ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 
@@ -34,6 +38,7 @@ pub use read::ReadTx;
 pub use record::time_key;
 pub use verify::{VerifyReport, MAX_REPORTED_PROBLEMS};
 pub use write::WriteTx;
+pub use writer::{Ended, MAX_BATCH};
 
 /// The two resource types the store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,14 +58,35 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Called with the duration of each committed write transaction (see [`Store::observe_commits`]).
-type CommitObserver = Box<dyn Fn(Duration) + Send + Sync>;
+/// How many operations may wait for the writer before more are refused with
+/// [`StoreError::Busy`]; `[storage] write_queue` when configured.
+pub const DEFAULT_WRITE_QUEUE: usize = 256;
+
+/// How a store is opened; [`Options::default`] is redb's cache and the default queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// redb's page cache in bytes; `None`: redb's default (1 GiB).
+    pub cache_bytes: Option<usize>,
+    /// The writer's queue (see [`DEFAULT_WRITE_QUEUE`]); at least 1.
+    pub write_queue: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cache_bytes: None,
+            write_queue: DEFAULT_WRITE_QUEUE,
+        }
+    }
+}
 
 /// An open store: one redb database file, held exclusively by this process.
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
-    on_commit: Option<CommitObserver>,
+    observer: Arc<RwLock<Option<writer::CommitObserver>>>,
+    /// Declared last: dropped after nothing else can submit, it drains and joins the thread.
+    writer: writer::Writer,
 }
 
 impl fmt::Debug for Store {
@@ -76,13 +102,14 @@ impl Store {
     /// table. A file written by a newer scimd (higher `schema_version`) is refused, as is a file
     /// another process has open.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(path, None)
+        Store::open_with(path, Options::default())
     }
 
-    /// [`Store::open`] with redb's page cache capped at `cache_bytes` (`None`: redb's default).
-    /// The cache is what a large directory's resident memory is made of; a smaller one trades
-    /// memory for reads from the OS page cache.
-    pub fn open_with_cache(path: &Path, cache_bytes: Option<usize>) -> Result<Store, StoreError> {
+    /// [`Store::open`] with these options. A smaller page cache (`cache_bytes`) trades memory
+    /// for reads from the OS page cache: the cache is what a large directory's resident memory
+    /// is made of.
+    pub fn open_with(path: &Path, options: Options) -> Result<Store, StoreError> {
+        let cache_bytes = options.cache_bytes;
         create_private(path).map_err(|e| StoreError::Open {
             path: path.to_path_buf(),
             source: Box::new(redb::Error::Io(e)),
@@ -101,19 +128,34 @@ impl Store {
             },
         })?;
         init(&db, path)?;
+        let db = Arc::new(db);
+        let observer = Arc::new(RwLock::new(None));
+        let writer = writer::Writer::start(
+            Arc::clone(&db),
+            options.write_queue.max(1),
+            Arc::clone(&observer),
+        )?;
         Ok(Store {
             db,
             path: path.to_path_buf(),
-            on_commit: None,
+            observer,
+            writer,
         })
     }
 
-    /// Calls `f` after every committed [`Store::write`] with how long the transaction took, from
-    /// acquiring the write lock to the end of its durable commit (fsync included); waiting for
-    /// the lock and aborted transactions are not counted. Every write goes through
-    /// [`Store::write`], so this one hook sees them all (the metrics use it).
+    /// Calls `f` after every committed batch of writes with how long its transaction took,
+    /// from acquiring the write lock to the end of its durable commit (fsync included), and how
+    /// many operations it held; waiting in the queue and aborted batches are not counted.
+    /// Every write goes through the writer, so this one hook sees them all (the metrics use it).
+    pub fn observe_batches(&self, f: impl Fn(Duration, usize) + Send + Sync + 'static) {
+        if let Ok(mut slot) = self.observer.write() {
+            *slot = Some(Arc::new(f));
+        }
+    }
+
+    /// [`Store::observe_batches`] without the batch size.
     pub fn observe_commits(&mut self, f: impl Fn(Duration) + Send + Sync + 'static) {
-        self.on_commit = Some(Box::new(f));
+        self.observe_batches(move |took, _| f(took));
     }
 
     /// The database file.
@@ -128,46 +170,70 @@ impl Store {
         })
     }
 
-    /// Runs `f` in one write transaction: if it returns `Ok` the transaction commits durably
-    /// (redb's default `Durability::Immediate`, one fsync) before this returns; if it returns
-    /// `Err` the transaction is aborted and nothing `f` did is persisted.
+    /// Runs `f` as one operation of a durable write transaction and returns once that
+    /// transaction has committed (redb's `Durability::Immediate`: an fsync). If `f` returns
+    /// `Err` it must have written nothing (check, then write; see `write.rs`): the other
+    /// operations of its batch still commit.
     ///
-    /// Only one write transaction exists at a time; this blocks until the previous one ends.
-    pub fn write<T, E: From<StoreError>>(
+    /// `f` runs on the writer thread, after the operations queued before it, and sees their
+    /// writes. A full queue is [`StoreError::Busy`] at once; a batch that fails to commit is
+    /// [`StoreError::NotCommitted`] for each of its operations.
+    pub fn write<T, E>(
         &self,
-        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
-        let started = Instant::now();
-        // The tables borrow `txn`; they must be closed (dropped) before it can commit, which the
-        // end of this block does.
-        let outcome = match WriteTx::open(&txn) {
-            Ok(mut w) => f(&mut w),
-            Err(e) => Err(E::from(e)),
-        };
-        match outcome {
-            Ok(value) => {
-                txn.commit().map_err(StoreError::from)?;
-                if let Some(observe) = &self.on_commit {
-                    observe(started.elapsed());
-                }
-                Ok(value)
-            }
-            Err(e) => {
-                // An abort that fails still persists nothing: the commit never happened, and
-                // dropping the transaction rolls back too. The caller's error is the one to report.
-                let _ = txn.abort();
-                Err(e)
-            }
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match self.writer.submit(false, f) {
+            Ended::Committed(v) => Ok(v),
+            Ended::Refused(e) => Err(e),
+            Ended::Failed { error, .. } => Err(E::from(error)),
         }
     }
 
-    /// Proves the store can take a write right now: begins a write transaction and aborts it.
+    /// [`Store::write`], telling apart a refusal from a failure and handing back what a failed
+    /// operation returned, for callers that reserved something for it outside the store.
+    pub fn write_ended<T, E>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Ended<T, E>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.writer.submit(false, f)
+    }
+
+    /// [`Store::write`] in a transaction of its own, for an all-or-nothing operation that may
+    /// refuse after it has written (an import): its `Err` aborts everything it did. It waits
+    /// for the batch before it and delays the one after, so keep it for such operations.
+    pub fn write_alone<T, E>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match self.writer.submit(true, f) {
+            Ended::Committed(v) => Ok(v),
+            Ended::Refused(e) => Err(e),
+            Ended::Failed { error, .. } => Err(E::from(error)),
+        }
+    }
+
+    /// Proves the store can take a write right now: the writer thread is running, and a write
+    /// transaction can begin (it is aborted at once).
     ///
     /// Nothing is written and nothing is fsynced, so a readiness probe can call this often. It
-    /// waits for a write in progress to finish (redb has one writer), which is what a client
+    /// waits for a batch in progress to finish (redb has one writer), which is what a client
     /// would wait for too.
     pub fn probe_write(&self) -> Result<(), StoreError> {
+        if !self.writer.is_running() {
+            return Err(StoreError::WriterStopped);
+        }
         let txn = self.db.begin_write()?;
         txn.abort()?;
         Ok(())

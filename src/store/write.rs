@@ -29,6 +29,9 @@ pub struct WriteTx<'a> {
     group_members: MultimapTable<'a, &'static str, &'static str>,
     member_groups: MultimapTable<'a, &'static str, &'static str>,
     audit: Table<'a, &'static str, &'static [u8]>,
+    /// How many mutations this transaction has made. The writer compares it across an operation
+    /// that refused: a refusal after a write would leave half an operation in the batch.
+    writes: u64,
 }
 
 impl<'a> WriteTx<'a> {
@@ -46,7 +49,13 @@ impl<'a> WriteTx<'a> {
             group_members: txn.open_multimap_table(tables::GROUP_MEMBERS)?,
             member_groups: txn.open_multimap_table(tables::MEMBER_GROUPS)?,
             audit: txn.open_table(tables::AUDIT)?,
+            writes: 0,
         })
+    }
+
+    /// How many mutations this transaction has made so far (see the field).
+    pub(super) fn writes(&self) -> u64 {
+        self.writes
     }
 
     fn records(&self, kind: Kind) -> &Table<'a, &'static str, &'static [u8]> {
@@ -142,6 +151,7 @@ impl<'a> WriteTx<'a> {
             Kind::User => &mut self.users,
             Kind::Group => &mut self.groups,
         };
+        self.writes += 1;
         records.insert(id, bytes.as_slice())?;
         self.move_index_entries(kind, id, &IndexKeys::default(), &keys)
     }
@@ -163,6 +173,7 @@ impl<'a> WriteTx<'a> {
             Kind::User => &mut self.users,
             Kind::Group => &mut self.groups,
         };
+        self.writes += 1;
         records.insert(id, bytes.as_slice())?;
         self.move_index_entries(kind, id, &old_keys, &new_keys)
     }
@@ -184,6 +195,7 @@ impl<'a> WriteTx<'a> {
             Kind::User => &mut self.users,
             Kind::Group => &mut self.groups,
         };
+        self.writes += 1;
         records.remove(id)?;
         self.move_index_entries(kind, id, &old_keys, &IndexKeys::default())?;
         // Both directions for either kind: ids are globally unique, and a group can be a member
@@ -285,6 +297,7 @@ impl<'a> WriteTx<'a> {
         let bytes = serde_json::to_vec(entry).map_err(|e| {
             StoreError::InvalidRecord(format!("cannot serialize an audit entry: {e}"))
         })?;
+        self.writes += 1;
         self.audit.insert(key, bytes.as_slice())?;
         Ok(())
     }
@@ -299,6 +312,7 @@ impl<'a> WriteTx<'a> {
             }
             doomed.push(entry?.0.value().to_owned());
         }
+        self.writes += 1;
         for k in &doomed {
             self.audit.remove(k.as_str())?;
         }
@@ -312,6 +326,7 @@ impl<'a> WriteTx<'a> {
     /// Two multimap inserts, O(log n) whatever the group's size; the member list is never read.
     /// The caller checks that both ids exist.
     pub fn add_member(&mut self, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+        self.writes += 1;
         let existed = self.group_members.insert(group_id, member_id)?;
         self.member_groups.insert(member_id, group_id)?;
         Ok(!existed)
@@ -319,6 +334,7 @@ impl<'a> WriteTx<'a> {
 
     /// Removes `member_id` from `group_id`. Returns `true` if it was a member.
     pub fn remove_member(&mut self, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+        self.writes += 1;
         let existed = self.group_members.remove(group_id, member_id)?;
         self.member_groups.remove(member_id, group_id)?;
         Ok(existed)
@@ -328,6 +344,7 @@ impl<'a> WriteTx<'a> {
     /// It walks the member set once.
     pub fn clear_members(&mut self, group_id: &str) -> Result<u64, StoreError> {
         let mut n = 0;
+        self.writes += 1;
         for member in self.group_members.remove_all(group_id)? {
             self.member_groups.remove(member?.value(), group_id)?;
             n += 1;

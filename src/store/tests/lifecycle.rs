@@ -1,7 +1,7 @@
 //! Opening, reopening, atomicity.
 
 use super::{add_members, group, insert_all, temp_store, user};
-use crate::store::{tables, Kind, Store, StoreError};
+use crate::store::{tables, Kind, Options, Store, StoreError};
 
 #[test]
 fn an_error_from_the_closure_persists_nothing() {
@@ -65,7 +65,14 @@ fn data_survives_reopening() {
         add_members(&store, &[("g1", "u1")]);
     }
     // Reopened with a small page cache (`[storage] cache_mib`): the same data.
-    let store = Store::open_with_cache(&path, Some(16 << 20)).unwrap();
+    let store = Store::open_with(
+        &path,
+        Options {
+            cache_bytes: Some(16 << 20),
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let r = store.read().unwrap();
     assert_eq!(
         r.get(Kind::User, "u1").unwrap(),

@@ -84,7 +84,7 @@ fn is_member_answers_from_either_side() {
     // branches of the shorter-side walk are taken.
     let many: Vec<String> = (0..50).map(|i| format!("m{i:02}")).collect();
     store
-        .write(|w| {
+        .write(move |w| {
             for m in &many {
                 w.add_member("g1", m)?;
             }

@@ -47,9 +47,13 @@ fn group(id: &str, display_name: &str, external_id: Option<&str>) -> Value {
 
 /// Inserts records in one committed transaction.
 fn insert_all(store: &Store, records: &[(Kind, &str, Value)]) {
+    let records: Vec<(Kind, String, Value)> = records
+        .iter()
+        .map(|(kind, id, doc)| (*kind, id.to_string(), doc.clone()))
+        .collect();
     store
-        .write(|w| {
-            for (kind, id, doc) in records {
+        .write(move |w| {
+            for (kind, id, doc) in &records {
                 w.insert(*kind, id, doc)?;
             }
             Ok::<_, StoreError>(())
@@ -59,9 +63,13 @@ fn insert_all(store: &Store, records: &[(Kind, &str, Value)]) {
 
 /// Adds membership edges in one committed transaction.
 fn add_members(store: &Store, edges: &[(&str, &str)]) {
+    let edges: Vec<(String, String)> = edges
+        .iter()
+        .map(|(g, m)| (g.to_string(), m.to_string()))
+        .collect();
     store
-        .write(|w| {
-            for (g, m) in edges {
+        .write(move |w| {
+            for (g, m) in &edges {
                 w.add_member(g, m)?;
             }
             Ok::<_, StoreError>(())

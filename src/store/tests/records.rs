@@ -13,7 +13,10 @@ fn insert_then_get_returns_the_document() {
         (Kind::Group, "g1", group("g1", "Admins", None)),
     ];
     for (kind, id, doc) in &cases {
-        store.write(|w| w.insert(*kind, id, doc)).unwrap();
+        let (k, owned_id, owned_doc) = (*kind, id.to_string(), doc.clone());
+        store
+            .write(move |w| w.insert(k, &owned_id, &owned_doc))
+            .unwrap();
         let r = store.read().unwrap();
         assert_eq!(r.get(*kind, id).unwrap().as_ref(), Some(doc), "{kind}");
         assert!(r.exists(*kind, id).unwrap(), "{kind}");
@@ -232,7 +235,7 @@ fn update_of_an_absent_record_is_not_found() {
     let (_dir, store) = temp_store();
     for kind in [Kind::User, Kind::Group] {
         let err = store
-            .write(|w| w.update(kind, "nope", &user("nope", "x", None)))
+            .write(move |w| w.update(kind, "nope", &user("nope", "x", None)))
             .unwrap_err();
         assert!(matches!(err, StoreError::NotFound), "{kind}: {err:?}");
     }
@@ -252,7 +255,10 @@ fn invalid_records_are_refused_before_anything_is_written() {
         (Kind::Group, json!({"displayName": true})),
     ];
     for (kind, doc) in cases {
-        let err = store.write(|w| w.insert(kind, "x", &doc)).unwrap_err();
+        let stored = doc.clone();
+        let err = store
+            .write(move |w| w.insert(kind, "x", &stored))
+            .unwrap_err();
         assert!(
             matches!(err, StoreError::InvalidRecord(_)),
             "{doc}: {err:?}"

@@ -1,0 +1,294 @@
+//! Group commit: one thread runs every write, as many as are waiting in one durable transaction.
+//!
+//! A durable commit costs an fsync, and an fsync costs the same for one record as for a
+//! thousand. So writers do not each commit: they queue their operation on a bounded channel
+//! and wait. The writer thread takes everything queued (up to [`MAX_BATCH`]), runs the
+//! operations in order in one write transaction, commits once, and only then answers each of
+//! them. While it commits, the next batch queues up, so the batch grows with the load and one
+//! write alone still commits at once.
+//!
+//! Running the queued operations one after another in one transaction means they see each
+//! other's writes, exactly as if each had committed alone. An operation that refuses (404,
+//! 409, 412, a guard hold) must have written nothing: every operation validates before it
+//! writes (see `write.rs`). The writer checks that promise with the transaction's mutation
+//! count; if an operation broke it, or panicked, the whole batch is aborted and every operation
+//! in it is told that nothing was stored, rather than committing half of one.
+//!
+//! An all-or-nothing operation that may discover a problem only after writing (an import of
+//! many records) asks for a transaction of its own instead ([`Store::write_alone`]): its
+//! refusal aborts just that transaction.
+//!
+//! [`Store::write_alone`]: super::Store::write_alone
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redb::Database;
+
+use super::{StoreError, WriteTx};
+
+/// The most operations one transaction takes. It bounds the memory of a batch and how long the
+/// last operation of a batch waits behind the others; a commit of this many records still
+/// costs a few milliseconds.
+pub const MAX_BATCH: usize = 1024;
+
+/// Called with the duration of each committed batch and how many operations it held.
+pub(super) type CommitObserver = Arc<dyn Fn(Duration, usize) + Send + Sync>;
+
+/// How an operation submitted to the writer ended.
+#[derive(Debug)]
+pub enum Ended<T, E> {
+    /// It ran and its transaction committed durably.
+    Committed(T),
+    /// It refused: it wrote nothing, whatever became of its batch.
+    Refused(E),
+    /// It was not stored: the queue was full, the writer has stopped, or its batch did not
+    /// commit. `value` is what the operation returned when it ran, so that the caller can undo
+    /// what it reserved for it (the guard's count).
+    Failed { value: Option<T>, error: StoreError },
+}
+
+/// The writer thread and the queue in front of it.
+pub(super) struct Writer {
+    queue: Option<SyncSender<Box<dyn Work>>>,
+    capacity: usize,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer thread for `db` with room for `capacity` waiting operations.
+    pub(super) fn start(
+        db: Arc<Database>,
+        capacity: usize,
+        observer: Arc<RwLock<Option<CommitObserver>>>,
+    ) -> Result<Writer, StoreError> {
+        let (queue, inbox) = mpsc::sync_channel::<Box<dyn Work>>(capacity);
+        let thread = std::thread::Builder::new()
+            .name("scimd-writer".into())
+            .spawn(move || run(&db, &inbox, &observer))
+            .map_err(|e| StoreError::Db(Box::new(redb::Error::Io(e))))?;
+        Ok(Writer {
+            queue: Some(queue),
+            capacity,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `f` and waits until its batch has ended. Never blocks on a full queue: that is
+    /// [`StoreError::Busy`] at once, for the caller to turn into "retry later".
+    pub(super) fn submit<T, E, F>(&self, alone: bool, f: F) -> Ended<T, E>
+    where
+        F: FnOnce(&mut WriteTx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let Some(queue) = &self.queue else {
+            return Ended::Failed {
+                value: None,
+                error: StoreError::WriterStopped,
+            };
+        };
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job = Box::new(Job {
+            alone,
+            f: Some(f),
+            outcome: None,
+            reply,
+        });
+        match queue.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Ended::Failed {
+                    value: None,
+                    error: StoreError::Busy {
+                        waiting: self.capacity,
+                    },
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Ended::Failed {
+                    value: None,
+                    error: StoreError::WriterStopped,
+                }
+            }
+        }
+        // The writer answers every job it takes, and drops (disconnecting `answer`) any job it
+        // never ran, so this cannot wait forever.
+        answer.recv().unwrap_or(Ended::Failed {
+            value: None,
+            error: StoreError::WriterStopped,
+        })
+    }
+
+    /// Whether the writer thread is still running.
+    pub(super) fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for Writer {
+    /// Lets the writer finish what is queued, then waits for it: the database file must be
+    /// closed (its lock released) when the store is dropped.
+    fn drop(&mut self) {
+        self.queue = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One queued operation, with its result type erased so one queue carries every kind of write.
+trait Work: Send {
+    /// Whether the operation needs a transaction of its own, which its refusal aborts.
+    fn alone(&self) -> bool;
+    /// Runs the operation inside the batch's transaction. `false`: it refused (or panicked).
+    fn run(&mut self, tx: &mut WriteTx<'_>) -> bool;
+    /// The batch ended: `Ok` if it committed, otherwise why not. Sends the answer.
+    fn finish(self: Box<Self>, batch: Result<(), &str>);
+}
+
+struct Job<F, T, E> {
+    alone: bool,
+    f: Option<F>,
+    outcome: Option<Result<T, E>>,
+    reply: SyncSender<Ended<T, E>>,
+}
+
+impl<F, T, E> Work for Job<F, T, E>
+where
+    F: FnOnce(&mut WriteTx<'_>) -> Result<T, E> + Send,
+    T: Send,
+    E: Send,
+{
+    fn alone(&self) -> bool {
+        self.alone
+    }
+
+    fn run(&mut self, tx: &mut WriteTx<'_>) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let outcome = f(tx);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn finish(self: Box<Self>, batch: Result<(), &str>) {
+        let ended = match (self.outcome, batch) {
+            (Some(Err(e)), _) => Ended::Refused(e),
+            (Some(Ok(v)), Ok(())) => Ended::Committed(v),
+            (value, Err(why)) => Ended::Failed {
+                value: value.and_then(Result::ok),
+                error: StoreError::NotCommitted(why.to_string()),
+            },
+            (None, Ok(())) => Ended::Failed {
+                value: None,
+                error: StoreError::NotCommitted("the operation did not run".into()),
+            },
+        };
+        // The caller may have gone (a panicking request thread); nobody is left to tell.
+        let _ = self.reply.send(ended);
+    }
+}
+
+/// The writer thread: batches until the queue is closed and empty.
+fn run(db: &Database, inbox: &Receiver<Box<dyn Work>>, observer: &RwLock<Option<CommitObserver>>) {
+    // An operation that must run alone, taken from the queue while a batch was being filled:
+    // it starts the next batch.
+    let mut held: Option<Box<dyn Work>> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match inbox.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let mut batch = Vec::with_capacity(16);
+        let alone = first.alone();
+        batch.push(first);
+        while !alone && batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(job) if job.alone() => {
+                    held = Some(job);
+                    break;
+                }
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let ended = commit(db, &mut batch);
+        match &ended {
+            Ok(false) => {}
+            Ok(true) => {
+                if let Ok(guard) = observer.read() {
+                    if let Some(observe) = guard.as_ref() {
+                        observe(started.elapsed(), batch.len());
+                    }
+                }
+            }
+            Err(why) => {
+                tracing::error!(operations = batch.len(), error = %why, "a batch of store writes was not committed; each was answered with a retryable error");
+            }
+        }
+        for job in batch {
+            job.finish(ended.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+    }
+}
+
+/// Runs `batch` in one write transaction and commits it durably. `Ok(false)`: there was
+/// nothing to commit. `Err`: the reason nothing of it was stored.
+fn commit(db: &Database, batch: &mut [Box<dyn Work>]) -> Result<bool, String> {
+    let mut txn = db.begin_write().map_err(|e| e.to_string())?;
+    // Each commit records the allocator state, so a reopen after a crash need not walk the
+    // whole file to rebuild it (seconds at a million users); see docs/PERFORMANCE.md.
+    txn.set_quick_repair(true);
+    let (spoiled, wrote) = {
+        let mut tx = WriteTx::open(&txn).map_err(|e| e.to_string())?;
+        let mut spoiled = None;
+        let mut refused_alone = false;
+        for job in batch.iter_mut() {
+            let before = tx.writes();
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| job.run(&mut tx)));
+            match ran {
+                Ok(true) => {}
+                // A refusal alone in its transaction takes back whatever it wrote.
+                Ok(false) if job.alone() => refused_alone = true,
+                Ok(false) if tx.writes() == before => {}
+                Ok(false) => {
+                    spoiled = Some("an operation refused after it had written".to_string());
+                    break;
+                }
+                Err(panic) => {
+                    spoiled = Some(format!("an operation panicked: {}", panic_message(&*panic)));
+                    break;
+                }
+            }
+        }
+        (spoiled, tx.writes() > 0 && !refused_alone)
+    };
+    if let Some(why) = spoiled {
+        let _ = txn.abort();
+        return Err(why);
+    }
+    if !wrote {
+        // Only refusals and no-op updates (or one refusal alone): nothing to make durable.
+        return txn.abort().map(|()| false).map_err(|e| e.to_string());
+    }
+    txn.commit().map(|()| true).map_err(|e| e.to_string())
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
