@@ -139,5 +139,6 @@ impl From<ScimError> for DirError {
 
 #[cfg(test)]
 mod tests {
+    mod batch;
     mod planner;
 }

@@ -5,7 +5,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::audit::{Actor, Change, MemberDelta, Op};
-use super::members::{apply_changes, changes_from_ops, member_ids, MemberChange};
+use super::members::{
+    apply_changes, changes_from_ops, member_ids, validate_new_members, MemberChange,
+};
 use super::{store_kind, DirError, Directory};
 use crate::scim::patch::{self, Operation};
 use crate::scim::resource::{
@@ -183,6 +185,8 @@ impl Directory {
         if let Some(name) = &new.user_name {
             check_user_name_free(tx, name, None)?;
         }
+        // Before the insert: a refusal must leave the writer's shared transaction untouched.
+        validate_new_members(tx, &new.id, &new.members)?;
         tx.insert(store_kind(kind), &new.id, &new.doc)?;
         let mut delta = MemberDelta::default();
         if !new.members.is_empty() {

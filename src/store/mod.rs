@@ -224,6 +224,11 @@ impl Store {
         }
     }
 
+    /// How many writes are queued for the writer right now (at most the queue's capacity).
+    pub fn queued_writes(&self) -> usize {
+        self.writer.waiting()
+    }
+
     /// Proves the store can take a write right now: the writer thread is running, and a write
     /// transaction can begin (it is aborted at once).
     ///

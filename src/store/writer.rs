@@ -22,6 +22,7 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -56,6 +57,8 @@ pub enum Ended<T, E> {
 pub(super) struct Writer {
     queue: Option<SyncSender<Box<dyn Work>>>,
     capacity: usize,
+    /// Operations in the queue, not yet taken by the writer (the channel cannot say).
+    waiting: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -67,13 +70,16 @@ impl Writer {
         observer: Arc<RwLock<Option<CommitObserver>>>,
     ) -> Result<Writer, StoreError> {
         let (queue, inbox) = mpsc::sync_channel::<Box<dyn Work>>(capacity);
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::clone(&waiting);
         let thread = std::thread::Builder::new()
             .name("scimd-writer".into())
-            .spawn(move || run(&db, &inbox, &observer))
+            .spawn(move || run(&db, &inbox, &taken, &observer))
             .map_err(|e| StoreError::Db(Box::new(redb::Error::Io(e))))?;
         Ok(Writer {
             queue: Some(queue),
             capacity,
+            waiting,
             thread: Some(thread),
         })
     }
@@ -99,7 +105,13 @@ impl Writer {
             outcome: None,
             reply,
         });
-        match queue.try_send(job) {
+        // Counted before it is sent, so the writer can never take it before it is counted.
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let sent = queue.try_send(job);
+        if sent.is_err() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Ended::Failed {
@@ -122,6 +134,11 @@ impl Writer {
             value: None,
             error: StoreError::WriterStopped,
         })
+    }
+
+    /// How many operations are queued and not yet taken by the writer.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
     }
 
     /// Whether the writer thread is still running.
@@ -197,7 +214,16 @@ where
 }
 
 /// The writer thread: batches until the queue is closed and empty.
-fn run(db: &Database, inbox: &Receiver<Box<dyn Work>>, observer: &RwLock<Option<CommitObserver>>) {
+fn run(
+    db: &Database,
+    inbox: &Receiver<Box<dyn Work>>,
+    waiting: &AtomicUsize,
+    observer: &RwLock<Option<CommitObserver>>,
+) {
+    let take = |job: Box<dyn Work>| {
+        waiting.fetch_sub(1, Ordering::AcqRel);
+        job
+    };
     // An operation that must run alone, taken from the queue while a batch was being filled:
     // it starts the next batch.
     let mut held: Option<Box<dyn Work>> = None;
@@ -205,7 +231,7 @@ fn run(db: &Database, inbox: &Receiver<Box<dyn Work>>, observer: &RwLock<Option<
         let first = match held.take() {
             Some(job) => job,
             None => match inbox.recv() {
-                Ok(job) => job,
+                Ok(job) => take(job),
                 Err(_) => return,
             },
         };
@@ -215,10 +241,10 @@ fn run(db: &Database, inbox: &Receiver<Box<dyn Work>>, observer: &RwLock<Option<
         while !alone && batch.len() < MAX_BATCH {
             match inbox.try_recv() {
                 Ok(job) if job.alone() => {
-                    held = Some(job);
+                    held = Some(take(job));
                     break;
                 }
-                Ok(job) => batch.push(job),
+                Ok(job) => batch.push(take(job)),
                 Err(_) => break,
             }
         }

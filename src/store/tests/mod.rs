@@ -6,6 +6,7 @@ mod observe;
 mod records;
 mod time_index;
 mod verify;
+mod writer;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;

@@ -1,0 +1,159 @@
+//! Refusals inside one group commit: every directory write that refuses (400, 409, 412) must
+//! do so before it writes, or the writer would abort its whole batch and the valid writes
+//! queued with it would fail. The writer is held while the writes queue, so they share one
+//! transaction whatever the threads' timing.
+
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::directory::{Actor, Directory};
+use crate::scim::{Registry, ResourceKind, ScimError};
+use crate::store::{Store, StoreError};
+
+fn actor() -> Actor {
+    Actor::local("test")
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+type Write = Box<dyn FnOnce(&Directory) -> Result<(), ScimError> + Send>;
+
+#[test]
+fn refused_writes_do_not_spoil_the_valid_writes_they_share_a_commit_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&tmp.path().join("scimd.redb")).unwrap());
+    let dir = Directory::new(
+        Arc::clone(&store),
+        Registry::new(),
+        "https://h/scim/v2",
+        100,
+    );
+    let user = |name: &str| json!({"userName": name, "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]});
+    let alice = id_of(
+        &dir.create(ResourceKind::User, &user("alice"), &actor())
+            .unwrap()
+            .resource,
+    );
+    let bob = id_of(
+        &dir.create(ResourceKind::User, &user("bob"), &actor())
+            .unwrap()
+            .resource,
+    );
+    let group = id_of(
+        &dir.create(
+            ResourceKind::Group,
+            &json!({"displayName": "team", "members": [{"value": alice}]}),
+            &actor(),
+        )
+        .unwrap()
+        .resource,
+    );
+    let missing = "01000000-0000-7000-8000-000000000000".to_string();
+
+    let writes: Vec<(Option<u16>, Write)> = vec![
+        (
+            None,
+            Box::new(move |d| {
+                d.create(ResourceKind::User, &user("carol"), &actor())
+                    .map(drop)
+            }),
+        ),
+        (Some(400), {
+            let missing = missing.clone();
+            Box::new(move |d| {
+                let body = json!({"displayName": "new", "members": [{"value": missing}]});
+                d.create(ResourceKind::Group, &body, &actor()).map(drop)
+            })
+        }),
+        (Some(400), {
+            let (group, alice, missing) = (group.clone(), alice.clone(), missing.clone());
+            Box::new(move |d| {
+                // The remove would write before the add's missing member is found.
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [
+                        {"op": "remove", "path": format!("members[value eq \"{alice}\"]")},
+                        {"op": "add", "path": "members", "value": [{"value": missing}]}]});
+                d.patch(ResourceKind::Group, &group, &body, false, None, &actor())
+                    .map(drop)
+            })
+        }),
+        (Some(409), {
+            let bob = bob.clone();
+            Box::new(move |d| {
+                d.replace(ResourceKind::User, &bob, &user("ALICE"), None, &actor())
+                    .map(drop)
+            })
+        }),
+        (Some(412), {
+            let bob = bob.clone();
+            Box::new(move |d| d.delete(ResourceKind::User, &bob, Some("W/\"99\""), &actor()))
+        }),
+        (None, {
+            let alice = alice.clone();
+            Box::new(move |d| {
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Replace", "path": "title", "value": "Boss"}]});
+                d.patch(ResourceKind::User, &alice, &body, true, None, &actor())
+                    .map(drop)
+            })
+        }),
+    ];
+
+    // Hold the writer, queue every write behind it, then let go: one batch.
+    let (release, wait) = mpsc::channel::<()>();
+    let (inside, started) = mpsc::channel::<()>();
+    let s = Arc::clone(&store);
+    let holder = thread::spawn(move || {
+        s.write(move |_| {
+            inside.send(()).unwrap();
+            let _ = wait.recv();
+            Ok::<_, StoreError>(())
+        })
+        .unwrap()
+    });
+    started.recv().unwrap();
+    let n = writes.len();
+    let running: Vec<_> = writes
+        .into_iter()
+        .map(|(expect, w)| {
+            let d = dir.clone();
+            (expect, thread::spawn(move || w(&d)))
+        })
+        .collect();
+    while store.queued_writes() < n {
+        thread::sleep(Duration::from_millis(1));
+    }
+    release.send(()).unwrap();
+    holder.join().unwrap();
+
+    for (i, (expect, h)) in running.into_iter().enumerate() {
+        let got = h.join().unwrap();
+        match expect {
+            None => assert!(got.is_ok(), "write {i}: {got:?}"),
+            Some(status) => {
+                let e = got.expect_err("a refusal");
+                assert_eq!(e.status, status, "write {i}: {e:?}");
+            }
+        }
+    }
+    let r = store.read().unwrap();
+    assert!(r.user_id_by_name("carol").unwrap().is_some());
+    assert!(
+        r.is_member(&group, &alice).unwrap(),
+        "the refused PATCH removed nobody"
+    );
+    assert_eq!(
+        r.get(crate::store::Kind::User, &alice).unwrap().unwrap()["title"],
+        "Boss"
+    );
+    assert!(r.exists(crate::store::Kind::User, &bob).unwrap());
+    assert_eq!(
+        r.get(crate::store::Kind::User, &bob).unwrap().unwrap()["userName"],
+        "bob"
+    );
+}
