@@ -134,6 +134,8 @@ pub struct StorageSettings {
     pub audit_retention_days: u32,
     /// redb's page cache in MiB; `None`: redb's default (1 GiB, filled only as pages are read).
     pub cache_mib: Option<u32>,
+    /// How many writes may wait for the store's writer before more are refused with 503.
+    pub write_queue: usize,
 }
 
 /// How long the audit log is kept unless configured: a year covers most review cycles.
@@ -296,6 +298,7 @@ struct RawStorage {
     path: Option<String>,
     audit_retention_days: Option<i64>,
     cache_mib: Option<i64>,
+    write_queue: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -443,6 +446,7 @@ impl Config {
                 path: data_dir.join(DEFAULT_STORE_FILE),
                 audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
                 cache_mib: None,
+                write_queue: crate::store::DEFAULT_WRITE_QUEUE,
             },
             tokens,
             extensions: Vec::new(),

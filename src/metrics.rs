@@ -42,6 +42,11 @@ const COMMIT_BUCKETS: [f64; 16] = [
     5.0, 10.0,
 ];
 
+/// Writes per commit: powers of two up to the writer's largest batch.
+const BATCH_BUCKETS: [f64; 11] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 /// Why a request was refused authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {
@@ -149,6 +154,7 @@ pub struct Metrics {
     token_requests: Family<TokenLabels, Counter>,
     last_write: Family<TokenLabels, Timestamp>,
     commits: Histogram,
+    batch_sizes: Histogram,
     build_info: Family<BuildLabels, Gauge>,
     started: Timestamp,
     guard: GuardMetrics,
@@ -189,6 +195,7 @@ impl Metrics {
             token_requests: Family::default(),
             last_write: Family::default(),
             commits: Histogram::new(COMMIT_BUCKETS),
+            batch_sizes: Histogram::new(BATCH_BUCKETS),
             build_info: Family::default(),
             started: Timestamp::default(),
             guard: GuardMetrics::default(),
@@ -253,10 +260,14 @@ impl Metrics {
         self.guard.clone()
     }
 
-    /// A callback for [`Store::observe_commits`]: records how long each durable commit took.
-    pub fn commit_observer(&self) -> impl Fn(Duration) + Send + Sync + 'static {
-        let commits = self.commits.clone();
-        move |elapsed| commits.observe(elapsed.as_secs_f64())
+    /// A callback for [`Store::observe_batches`]: records how long each durable commit took
+    /// and how many writes it carried (group commit).
+    pub fn commit_observer(&self) -> impl Fn(Duration, usize) + Send + Sync + 'static {
+        let (commits, sizes) = (self.commits.clone(), self.batch_sizes.clone());
+        move |elapsed, operations| {
+            commits.observe(elapsed.as_secs_f64());
+            sizes.observe(operations as f64);
+        }
     }
 
     /// A registry holding these metrics and the resource counts of `store`, read at scrape time.
@@ -297,6 +308,11 @@ impl Metrics {
             "Time of each committed store write transaction, including its fsync",
             Unit::Seconds,
             self.commits.clone(),
+        );
+        r.register(
+            "scimd_store_commit_operations",
+            "Writes carried by each committed store transaction (group commit: all that were waiting)",
+            self.batch_sizes.clone(),
         );
         r.register(
             "scimd_build_info",
@@ -382,7 +398,12 @@ impl Collector for StoreCounts {
                 return Ok(());
             }
         };
-        for (name, help, n) in counts {
+        let queued = (
+            "scimd_store_queued_writes",
+            "Writes waiting for the store's writer at scrape time; at [storage] write_queue, more are refused with 503",
+            store.queued_writes() as u64,
+        );
+        for (name, help, n) in counts.into_iter().chain([queued]) {
             let gauge = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
             gauge.encode(metric)?;
@@ -411,7 +432,7 @@ mod tests {
         let m = Metrics::new(["entra", "okta"]);
         m.request(&sample(Some("entra"), true));
         m.auth_failure(AuthFailure::Malformed);
-        (m.commit_observer())(Duration::from_micros(400));
+        (m.commit_observer())(Duration::from_micros(400), 3);
         let text = encode(&m.registry(Weak::new())).unwrap();
         assert!(text.contains(
             "scimd_http_requests_total{resource=\"Users\",method=\"POST\",status=\"201\"} 1\n"
@@ -422,6 +443,8 @@ mod tests {
         assert!(text.contains("scimd_auth_failures_total{reason=\"malformed\"} 1\n"));
         assert!(text.contains("scimd_auth_failures_total{reason=\"unknown_token\"} 0\n"));
         assert!(text.contains("scimd_token_requests_total{token=\"entra\"} 1\n"));
+        assert!(text.contains("scimd_store_commit_operations_bucket{le=\"2\"} 0\n"));
+        assert!(text.contains("scimd_store_commit_operations_bucket{le=\"4\"} 1\n"));
         assert!(text.contains("scimd_token_requests_total{token=\"okta\"} 0\n"));
         assert!(text.contains("scimd_last_successful_write_timestamp_seconds{token=\"entra\"} "));
         assert!(!text.contains("scimd_last_successful_write_timestamp_seconds{token=\"okta\"}"));

@@ -811,3 +811,23 @@ fn storage_cache_size_is_optional_and_bounded() {
         assert_eq!(keys(&err), ["storage.cache_mib"], "{bad}: {err}");
     }
 }
+
+#[test]
+fn storage_write_queue_is_optional_and_bounded() {
+    let fx = Fixture::new();
+    assert_eq!(
+        fx.load(&fx.good()).unwrap().storage.write_queue,
+        crate::store::DEFAULT_WRITE_QUEUE
+    );
+    let set = fx
+        .good()
+        .replace("[storage]\n", "[storage]\nwrite_queue = 32\n");
+    assert_eq!(fx.load(&set).unwrap().storage.write_queue, 32);
+    for bad in ["0", "70000", "-3"] {
+        let text = fx
+            .good()
+            .replace("[storage]\n", &format!("[storage]\nwrite_queue = {bad}\n"));
+        let err = fx.load(&text).unwrap_err();
+        assert_eq!(keys(&err), ["storage.write_queue"], "{bad}: {err}");
+    }
+}

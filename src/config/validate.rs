@@ -284,6 +284,21 @@ pub(super) fn validate_storage(
             None
         }
     };
+    let write_queue = match raw.write_queue {
+        None => Some(crate::store::DEFAULT_WRITE_QUEUE),
+        Some(n) if (1..=65_536).contains(&n) => usize::try_from(n).ok(),
+        Some(n) => {
+            problems.push(Problem::new(
+                "storage.write_queue",
+                format!("{n} is not a queue length between 1 and 65536"),
+                format!(
+                    "e.g. write_queue = {} (the default)",
+                    crate::store::DEFAULT_WRITE_QUEUE
+                ),
+            ));
+            None
+        }
+    };
     let Some(s) = raw.path else {
         problems.push(Problem::new(
             "storage.path",
@@ -329,6 +344,7 @@ pub(super) fn validate_storage(
         path,
         audit_retention_days: retention?,
         cache_mib: cache_mib?,
+        write_queue: write_queue?,
     })
 }
 

@@ -82,10 +82,7 @@ impl Directory {
     /// what it owes the guard (see [`Directory::guard_check`]); that is settled once the
     /// transaction has ended, committed or not, so an admission of a write that was never
     /// stored is taken back.
-    pub(super) fn guarded(
-        &self,
-        f: impl FnOnce(&mut WriteTx<'_>, &mut Pending) -> Result<Value, DirError> + Send + 'static,
-    ) -> Result<Value, ScimError> {
+    pub(super) fn guarded(&self, f: super::write::Apply) -> Result<Value, ScimError> {
         let ended = self.store.write_ended(move |tx| {
             let mut pending = Pending::default();
             match f(tx, &mut pending) {

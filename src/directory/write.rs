@@ -5,6 +5,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::audit::{Actor, Change, MemberDelta, Op};
+use super::deprovision::Pending;
 use super::members::{
     apply_changes, changes_from_ops, member_ids, validate_new_members, MemberChange,
 };
@@ -69,6 +70,12 @@ fn check_user_name_free(tx: &WriteTx<'_>, name: &str, me: Option<&str>) -> Resul
     Ok(())
 }
 
+/// One write, checked as far as it can be outside the store, ready to run in the writer's
+/// transaction with the guard's slot (see [`Directory::guarded`]). It returns the stored
+/// document (`Null` for a delete) and must refuse before it writes anything.
+pub(super) type Apply =
+    Box<dyn FnOnce(&mut WriteTx<'_>, &mut Pending) -> Result<Value, DirError> + Send>;
+
 /// Which write `save_if_changed` completes, and for whom.
 struct Saving<'a> {
     kind: ResourceKind,
@@ -104,14 +111,22 @@ impl Directory {
         body: &Value,
         actor: &Actor,
     ) -> Result<Value, ScimError> {
+        self.guarded(self.plan_create(kind, body, actor)?)
+    }
+
+    /// [`Directory::create_stored`] up to the transaction.
+    pub(super) fn plan_create(
+        &self,
+        kind: ResourceKind,
+        body: &Value,
+        actor: &Actor,
+    ) -> Result<Apply, ScimError> {
         let new = self.prepare_create(kind, body)?;
         let (me, actor) = (self.clone(), actor.clone());
-        self.store
-            .write(move |tx| {
-                me.insert_new(tx, kind, &new, &actor)?;
-                Ok::<_, DirError>(new.doc)
-            })
-            .map_err(|e| e.0)
+        Ok(Box::new(move |tx, _| {
+            me.insert_new(tx, kind, &new, &actor)?;
+            Ok(new.doc)
+        }))
     }
 
     /// Creates many resources in one transaction, all or none: for loading a directory (and
@@ -232,6 +247,18 @@ impl Directory {
         if_match: Option<&str>,
         actor: &Actor,
     ) -> Result<Value, ScimError> {
+        self.guarded(self.plan_replace(kind, id, body, if_match, actor)?)
+    }
+
+    /// [`Directory::replace_stored`] up to the transaction.
+    pub(super) fn plan_replace(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Apply, ScimError> {
         let mut attrs = normalize_body(&self.reg, kind, body)?;
         check_required(&self.reg, kind, &attrs)?;
         let members = match (kind, body_members(body)) {
@@ -246,7 +273,7 @@ impl Directory {
             id.to_string(),
             if_match.map(str::to_string),
         );
-        self.guarded(move |tx, pending| {
+        Ok(Box::new(move |tx, pending| {
             let id = id.as_str();
             let old = current(tx, kind, id, if_match.as_deref())?;
             if kind == ResourceKind::User && !attrs.contains_key("active") {
@@ -272,7 +299,7 @@ impl Directory {
                 &attrs,
                 members.as_ref().map_or(&[], |m| &m[..]),
             )
-        })
+        }))
     }
 
     /// PATCH: applies the operations in order, all or nothing. Returns the resource unless
@@ -298,6 +325,18 @@ impl Directory {
         if_match: Option<&str>,
         actor: &Actor,
     ) -> Result<Value, ScimError> {
+        self.guarded(self.plan_patch(kind, id, body, if_match, actor)?)
+    }
+
+    /// [`Directory::patch_stored`] up to the transaction.
+    pub(super) fn plan_patch(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Apply, ScimError> {
         patch::check_operation_count(body, self.limits.max_patch_operations)?;
         let ops = patch::parse_request(&self.reg, kind, body)?;
         let (member_ops, doc_ops): (Vec<Operation>, Vec<Operation>) = ops
@@ -320,7 +359,7 @@ impl Directory {
             id.to_string(),
             if_match.map(str::to_string),
         );
-        self.guarded(move |tx, pending| {
+        Ok(Box::new(move |tx, pending| {
             let id = id.as_str();
             let old = current(tx, kind, id, if_match.as_deref())?;
             let old_attrs = writable_part(&old);
@@ -339,7 +378,7 @@ impl Directory {
                 actor: &actor,
             };
             me.save_if_changed(tx, how, old, &attrs, &member_changes)
-        })
+        }))
     }
 
     /// The reply to a committed write: the rendered resource and where it lives.
@@ -426,13 +465,25 @@ impl Directory {
         if_match: Option<&str>,
         actor: &Actor,
     ) -> Result<(), ScimError> {
+        self.guarded(self.plan_delete(kind, id, if_match, actor))
+            .map(|_| ())
+    }
+
+    /// [`Directory::delete`] up to the transaction (a delete checks everything inside it).
+    pub(super) fn plan_delete(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+        actor: &Actor,
+    ) -> Apply {
         let (me, actor, id, if_match) = (
             self.clone(),
             actor.clone(),
             id.to_string(),
             if_match.map(str::to_string),
         );
-        self.guarded(move |tx, pending| {
+        Box::new(move |tx, pending| {
             let id = id.as_str();
             let Some(old) = tx.get(store_kind(kind), id)? else {
                 return Err(DirError(not_found(kind, id)));
@@ -468,7 +519,6 @@ impl Directory {
             me.record(tx, &actor, change)?;
             Ok(Value::Null)
         })
-        .map(|_| ())
     }
 }
 

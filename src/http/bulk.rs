@@ -43,6 +43,6 @@ pub(super) async fn post(
     check_content_type(&parts.headers)?;
     let req = BulkRequest::parse(&parse_json(&bytes)?)?;
     charge_operations(req.operations.len());
-    let reply = blocking(move || Ok(dir.bulk(&req, &actor))).await?;
+    let reply = blocking(move || dir.bulk(req, &actor)).await?;
     Ok(respond::json(200, &reply))
 }

@@ -151,15 +151,15 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
             .unwrap_or(usize::MAX)
             .saturating_mul(1 << 20)
     });
-    let mut store = Store::open_with(
+    let store = Store::open_with(
         &config.storage.path,
         crate::store::Options {
             cache_bytes,
-            ..Default::default()
+            write_queue: config.storage.write_queue,
         },
     )?;
     let metrics = crate::metrics::Metrics::new(config.tokens.iter().map(|t| t.name.as_str()));
-    store.observe_commits(metrics.commit_observer());
+    store.observe_batches(metrics.commit_observer());
     let store = Arc::new(store);
     let listener = TcpListener::bind(config.server.listen)
         .await

@@ -53,8 +53,9 @@ impl<'a> WriteTx<'a> {
         })
     }
 
-    /// How many mutations this transaction has made so far (see the field).
-    pub(super) fn writes(&self) -> u64 {
+    /// How many mutations this transaction has made so far: an operation that refuses must
+    /// leave it unchanged (see the writer).
+    pub fn writes(&self) -> u64 {
         self.writes
     }
 
@@ -312,7 +313,9 @@ impl<'a> WriteTx<'a> {
             }
             doomed.push(entry?.0.value().to_owned());
         }
-        self.writes += 1;
+        if !doomed.is_empty() {
+            self.writes += 1;
+        }
         for k in &doomed {
             self.audit.remove(k.as_str())?;
         }
@@ -344,6 +347,7 @@ impl<'a> WriteTx<'a> {
     /// It walks the member set once.
     pub fn clear_members(&mut self, group_id: &str) -> Result<u64, StoreError> {
         let mut n = 0;
+        // Counted even when the group had no members: remove_all may touch the table anyway.
         self.writes += 1;
         for member in self.group_members.remove_all(group_id)? {
             self.member_groups.remove(member?.value(), group_id)?;

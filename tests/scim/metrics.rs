@@ -205,6 +205,14 @@ async fn scraping_after_scim_calls_shows_requests_writes_and_counts() {
     assert_eq!(value(&text, "scimd_group_memberships"), 1.0);
     // user, group, PATCH and Bulk: at least one commit each.
     assert!(value(&text, "scimd_store_commit_duration_seconds_count") >= 4.0);
+    // Every commit carried at least one write, and nothing waits once the requests answered.
+    let commits = value(&text, "scimd_store_commit_operations_count");
+    assert_eq!(
+        commits,
+        value(&text, "scimd_store_commit_duration_seconds_count")
+    );
+    assert!(value(&text, "scimd_store_commit_operations_sum") >= commits);
+    assert_eq!(value(&text, "scimd_store_queued_writes"), 0.0);
 
     // Names only: the secret never appears.
     assert!(!text.contains(&s.token));
@@ -309,4 +317,38 @@ async fn stopping_closes_the_store_even_with_a_scraper_connected() {
         client.get(&url).send().await.is_err(),
         "the listener is gone"
     );
+}
+
+#[tokio::test]
+async fn a_bulk_request_commits_all_its_operations_in_one_transaction() {
+    let s = server().await;
+    let before = scrape(&s).await;
+    let commits = |text: &str| value(text, "scimd_store_commit_operations_count");
+    let carried = |text: &str| value(text, "scimd_store_commit_operations_sum");
+    let operations: Vec<_> = (0..20)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                   "data": {"schemas": [USER], "userName": format!("bulk{i}@example.com")}})
+        })
+        .collect();
+    let r = s
+        .post(
+            "/Bulk",
+            json!({"schemas": [BULK_REQUEST], "Operations": operations}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let statuses: Vec<_> = r.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, vec!["201"; 20]);
+    let after = scrape(&s).await;
+    // One fsync for twenty creates, where a commit each would have cost twenty.
+    assert_eq!(commits(&after) - commits(&before), 1.0);
+    assert_eq!(carried(&after) - carried(&before), 1.0);
+    assert_eq!(value(&after, "scimd_users"), 20.0);
+    s.stop().await;
 }
