@@ -153,7 +153,12 @@ impl Drop for Writer {
     fn drop(&mut self) {
         self.queue = None;
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // A job holding the last handle to the store would drop it on the writer thread
+            // itself; joining there would wait forever. (Callers keep the store alive until
+            // their answer arrives, so this is a guard, not a path taken today.)
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
