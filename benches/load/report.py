@@ -33,7 +33,7 @@ def main():
     rows = list(csv.DictReader(open(path), delimiter="\t"))
     for r in rows:
         for k in ("requests", "duration_us", "status_errors", "sock_errors", "p50_us", "p99_us", "max_us",
-                  "cpu_ticks", "busy_ticks", "rss_kb", "hwm_kb", "conns"):
+                  "cpu_ticks", "busy_ticks", "rss_kb", "hwm_kb", "conns", "commits", "committed_writes"):
             r[k] = float(r[k] or 0)
         secs = r["duration_us"] / 1e6
         r["ok"] = r["requests"] - r["status_errors"]
@@ -60,8 +60,9 @@ def main():
 
     out = []
     out.append("| scenario | conns | 2xx/s | errors (non-2xx, socket) | p50 ms | p99 ms | server CPU ms/req "
-               "| % of ceiling (2xx/s) | % of ceiling (CPU/req) | server / wrk / foreign cores | RSS MB | target |")
-    out.append("|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---|")
+               "| % of ceiling (2xx/s) | % of ceiling (CPU/req) | server / wrk / foreign cores | RSS MB "
+               "| commits/s (writes per commit) | target |")
+    out.append("|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for r in rows:
         if r["kind"] != "scimd":
             continue
@@ -72,12 +73,15 @@ def main():
             errs += " (" + " ".join(non2xx) + ")"
         if int(r["warn_lines"] or 0):
             errs += f"; {int(r['warn_lines'])} warn log lines"
+        commits = r["commits"]
+        batching = (f"{commits / (r['duration_us'] / 1e6):,.0f} ({r['committed_writes'] / commits:.1f})"
+                    if commits else "–")
         out.append(
             f"| {LABELS[r['scenario']]} | {c} | {r['ok_rate']:,.0f} | {errs} | {r['p50_us'] / 1000:.2f} "
             f"| {r['p99_us'] / 1000:.2f} | {r['cpu_ms_req']:.3f} | {100 * r['ok_rate'] / ceil_rate(c):.1f}% "
             f"| {100 * ceil_cpu(c) / r['cpu_ms_req']:.1f}% "
             f"| {r['server_cores']:.2f} / {r['wrk_cores']:.2f} / {r['foreign']:.2f} | {r['rss_kb'] / 1024:.0f} "
-            f"| {TARGETS[r['scenario']]} |")
+            f"| {batching} | {TARGETS[r['scenario']]} |")
     out.append("")
     out.append("Ceiling (trivial hyper + rustls `hello`, same wrk settings); 100% above = the mean of before and after:")
     out.append("")
@@ -93,7 +97,9 @@ def main():
     out.append("")
     out.append(f"Cores: CPU seconds per wall second over the run, from /proc ({ncpu} CPUs in all); \"foreign\" = all "
                "busy CPU minus the server and wrk, i.e. other people's builds on the shared machine. "
-               "CPU ms/req divides the server's CPU by all responses, 2xx or not.")
+               "CPU ms/req divides the server's CPU by all responses, 2xx or not. Commits/s and writes per "
+               "commit come from scimd's /metrics (`scimd_store_commit_operations`) before and after each "
+               "scenario: group commit puts every write waiting at the same time into one fsync.")
     print("\n".join(out))
 
 

@@ -156,6 +156,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
 PORT=$(free_port)
+METRICS_PORT=$(free_port)
 cat >"$WORK/scimd.toml" <<EOF
 [server]
 listen = "127.0.0.1:$PORT"
@@ -167,6 +168,10 @@ key = "tls/key.pem"
 
 [storage]
 path = "scimd.redb"
+
+# Scraped around each scenario for the writes per commit (group commit).
+[metrics]
+listen = "127.0.0.1:$METRICS_PORT"
 EOF
 TOKEN=$("$SCIMD" token issue --name load --config "$WORK/scimd.toml" | grep -E '^scimd_' | head -n1 || true)
 [ -n "$TOKEN" ] || die "could not parse the token printed by 'scimd token issue'"
@@ -193,14 +198,22 @@ RSS_AFTER_SEED=$(status_kb "$SERVER_PID" VmRSS)
 
 # --- measuring -------------------------------------------------------------------------------
 RAW="$WORK/raw.tsv"
-printf 'kind\tscenario\tconns\trequests\tduration_us\tstatus_errors\tsock_errors\tp50_us\tp99_us\tmax_us\tcpu_ticks\twrk_cpu_s\tbusy_ticks\trss_kb\thwm_kb\tstatuses\twarn_lines\n' >"$RAW"
+printf 'kind\tscenario\tconns\trequests\tduration_us\tstatus_errors\tsock_errors\tp50_us\tp99_us\tmax_us\tcpu_ticks\twrk_cpu_s\tbusy_ticks\trss_kb\thwm_kb\tstatuses\twarn_lines\tcommits\tcommitted_writes\n' >"$RAW"
 RUN_ID=$(date +%s)
+
+# "<commits> <writes they carried>" so far, from scimd's /metrics (empty for the ceiling).
+commit_counts() {
+    curl -s "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null \
+        | awk '/^scimd_store_commit_operations_count /{c=$2} /^scimd_store_commit_operations_sum /{s=$2} END {printf "%d %d", c, s}'
+}
 
 run_wrk() { # kind scenario conns url pid
     local kind=$1 scenario=$2 conns=$3 url=$4 pid=$5
     local out="$WORK/wrk-$kind-$scenario-$conns.txt" cpu0 cpu1 busy0 busy1 log0 log1 wrk_cpu=""
     local threads=$THREADS
     [ "$threads" -le "$conns" ] || threads=$conns
+    local commits0="0 0" commits1="0 0"
+    [ "$kind" != scimd ] || commits0=$(commit_counts)
     cpu0=$(cpu_ticks "$pid"); busy0=$(busy_ticks); log0=$(stat -c %s "$WORK/server.log")
     local -a cmd=(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 30s -s "$HERE/scimd.lua" "$url")
     if [ -n "$TIME_BIN" ]; then cmd=("$TIME_BIN" -f "%U %S" -o "$WORK/wrk-time.txt" "${cmd[@]}"); fi
@@ -208,6 +221,7 @@ run_wrk() { # kind scenario conns url pid
         RUN_ID="$RUN_ID" WRK_THREADS=$threads "${cmd[@]}" >"$out" 2>&1 \
         || { cat "$out" >&2; die "wrk failed for $kind $scenario"; }
     cpu1=$(cpu_ticks "$pid"); busy1=$(busy_ticks); log1=$(stat -c %s "$WORK/server.log")
+    [ "$kind" != scimd ] || commits1=$(commit_counts)
     [ -z "$TIME_BIN" ] || wrk_cpu=$(awk '{print $1 + $2}' "$WORK/wrk-time.txt")
     local r statuses="" warns=0
     r=$(grep '^RESULT' "$out") || { cat "$out" >&2; die "no RESULT line from wrk ($kind $scenario)"; }
@@ -218,11 +232,12 @@ run_wrk() { # kind scenario conns url pid
         warns=$(tail -c +"$((log0 + 1))" "$WORK/server.log" | head -c "$((log1 - log0))" | grep -cE ' (WARN|ERROR) ' || true)
     fi
     kv() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<" $r"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$kind" "$scenario" "$conns" "$(kv requests)" "$(kv duration_us)" "$(kv status_errors)" \
         "$(( $(kv connect) + $(kv read) + $(kv write) + $(kv timeout) ))" "$(kv p50_us)" "$(kv p99_us)" "$(kv max_us)" \
         "$((cpu1 - cpu0))" "${wrk_cpu:-}" "$((busy1 - busy0))" "$(status_kb "$pid" VmRSS)" "$(status_kb "$pid" VmHWM)" \
-        "${statuses:-}" "$warns" >>"$RAW"
+        "${statuses:-}" "$warns" \
+        "$(( ${commits1% *} - ${commits0% *} ))" "$(( ${commits1#* } - ${commits0#* } ))" >>"$RAW"
     awk -F'\t' -v d="$DURATION" 'END {printf "   %-8s %-11s c=%-3s %8.0f req/s  non-2xx=%s sock-err=%s  p50=%.2fms p99=%.2fms\n", $1, $2, $3, $4/($5/1e6), $6, $7, $8/1000, $9/1000}' "$RAW" >&2
 }
 
