@@ -157,3 +157,23 @@ fn refused_writes_do_not_spoil_the_valid_writes_they_share_a_commit_with() {
         "bob"
     );
 }
+
+#[test]
+fn a_full_write_queue_and_a_failed_batch_are_retryable_503s() {
+    let busy = crate::directory::from_store(StoreError::Busy { waiting: 256 });
+    assert_eq!((busy.status, busy.retry_after), (503, Some(1)));
+    assert!(
+        busy.detail.contains("256 writes are already waiting"),
+        "{}",
+        busy.detail
+    );
+    let lost = crate::directory::from_store(StoreError::NotCommitted("disk full".into()));
+    assert_eq!((lost.status, lost.retry_after), (503, Some(5)));
+    assert!(
+        lost.detail.contains("nothing was changed"),
+        "{}",
+        lost.detail
+    );
+    // The cause is logged by the writer, not shown to the client.
+    assert!(!lost.detail.contains("disk full"));
+}
