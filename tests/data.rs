@@ -721,8 +721,12 @@ fn import_in_small_chunks_resolves_members_across_transactions() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = directory_at(tmp.path());
     let lines: Vec<String> = vec![
-        group("okta-g1", "Ops", &["okta-u1", "okta-u2", "okta-u3", "okta-u4", "okta-u5"])
-            .to_string(),
+        group(
+            "okta-g1",
+            "Ops",
+            &["okta-u1", "okta-u2", "okta-u3", "okta-u4", "okta-u5"],
+        )
+        .to_string(),
         user("okta-u1", "u1").to_string(),
         user("okta-u2", "u2").to_string(),
         String::new(),
@@ -763,7 +767,11 @@ fn an_import_interrupted_after_a_commit_says_what_was_written() {
         Ok(std::io::Cursor::new(text.clone()))
     };
     match dir.import_in_chunks(open, 2) {
-        Err(scimd::directory::TransferError::Interrupted { imported, chunk, reason }) => {
+        Err(scimd::directory::TransferError::Interrupted {
+            imported,
+            chunk,
+            reason,
+        }) => {
             assert_eq!((imported.users, chunk), (2, 2));
             assert!(reason.contains("line 4"), "{reason}");
         }

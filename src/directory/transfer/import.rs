@@ -502,6 +502,9 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// A line's number, and its text or why it is not text.
+type Line<'a> = (usize, Result<&'a str, String>);
+
 /// The lines of the input, numbered from 1, blank ones skipped; one that is not UTF-8 is
 /// refused by its number rather than failing the whole file.
 struct Lines<R> {
@@ -519,7 +522,7 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
-    fn next_line(&mut self) -> Result<Option<(usize, Result<&str, String>)>, TransferError> {
+    fn next_line(&mut self) -> Result<Option<Line<'_>>, TransferError> {
         loop {
             self.buf.clear();
             let n = self
