@@ -14,6 +14,8 @@
 #   --connections C   wrk connections for lookups (default 32, as in run.sh)
 #   --out FILE        the Markdown report (default target/load-results/<time>-million-<N>u.md)
 #   --skip-build      use the existing target/release/scimd
+#   --scimd PATH      measure this scimd binary instead (implies --skip-build), e.g. another build
+#   --store FILE      start from a copy of this store (of --users users) instead of importing
 #   --keep            keep the temporary directory (store, NDJSON, logs)
 #
 # What it does, each step timed and reported (see docs/PERFORMANCE.md, "One million users"):
@@ -40,8 +42,10 @@ CONNS=32
 OUT=""
 SKIP_BUILD=0
 KEEP=0
+SCIMD=""
+FROM_STORE=""
 
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "million.sh: error: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -54,6 +58,8 @@ while [ $# -gt 0 ]; do
         --connections) CONNS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --skip-build) SKIP_BUILD=1; shift ;;
+        --scimd) SCIMD=$(realpath "$2"); SKIP_BUILD=1; shift 2 ;;
+        --store) FROM_STORE=$(realpath "$2"); shift 2 ;;
         --keep) KEEP=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
@@ -74,7 +80,8 @@ for t in wrk openssl python3 curl; do
 done
 [ -x /usr/bin/time ] && /usr/bin/time -f "%e" -o /dev/null true 2>/dev/null || die "GNU time (/usr/bin/time) is required: apt-get install time"
 
-SCIMD="$ROOT/target/release/scimd"
+[ -n "$SCIMD" ] || SCIMD="$ROOT/target/release/scimd"
+[ -z "$FROM_STORE" ] || [ -f "$FROM_STORE" ] || die "--store $FROM_STORE is not a file"
 if [ "$SKIP_BUILD" -eq 0 ]; then
     echo "== building scimd (release)" >&2
     (cd "$ROOT" && cargo build --release --locked --bin scimd) >&2
@@ -215,11 +222,12 @@ mkdir -p "$WORK/fixtures"
 START_DATE=$(date -u +%Y-%m-%dT%H:%MZ)
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 GIT_DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo "+dirty" || true)
+# Whether this checkout's store sets redb's quick repair (a --scimd binary may differ).
 QUICK=$(grep -rqs 'set_quick_repair(true)' "$ROOT/src/store" && echo on || echo off)
 {
     echo "## scimd at $USERS users, $START_DATE"
     echo
-    echo "- scimd $GIT_REV$GIT_DIRTY (redb quick repair in write transactions: $QUICK), $(uname -m), $(nproc) CPUs, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; wrk 2 threads, $CONNS connections, TLS, loopback"
+    echo "- scimd $GIT_REV$GIT_DIRTY ($SCIMD; redb quick repair in write transactions: $QUICK), $(uname -m), $(nproc) CPUs, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; wrk 2 threads, $CONNS connections, TLS, loopback"
     echo "- load average at the start: $(load_avg) (1/5/15 min; the machine is shared)"
     echo
 } >"$REPORT"
@@ -238,26 +246,32 @@ with open(path, "w") as f:
         f.write("\n")
 EOF
 }
-echo "== writing $USERS users as JSON Lines" >&2
-gen "$WORK/users.jsonl" "$USERS"
-FILE_MB=$(du -m "$WORK/users.jsonl" | cut -f1)
-echo "== scimd import ($FILE_MB MB)" >&2
-LOAD_IMPORT=$(load_avg)
-/usr/bin/time -f "%e %M %U %S" -o "$WORK/import-time.txt" \
-    "$SCIMD" import --config "$WORK/big.toml" "$WORK/users.jsonl" >"$WORK/import.txt" 2>&1 \
-    || { cat "$WORK/import.txt" >&2; die "scimd import failed"; }
-read -r IMPORT_S IMPORT_KB IMPORT_U IMPORT_SYS <"$WORK/import-time.txt"
-{
-    echo "### Load"
-    echo
-    echo "| path | users | wall s | users/s | peak RSS MB | CPU s (user+sys) | load avg before |"
-    echo "|---|---:|---:|---:|---:|---:|---|"
-    printf '| `scimd import` (%s MB of JSON Lines) | %s | %.1f | %.0f | %s | %.1f | %s |\n' "$FILE_MB" "$USERS" "$IMPORT_S" \
-        "$(python3 -c "print($USERS/$IMPORT_S)")" "$(mb "$IMPORT_KB")" "$(python3 -c "print($IMPORT_U+$IMPORT_SYS)")" "$LOAD_IMPORT"
-} >>"$REPORT"
-tail -n1 "$REPORT" >&2
-cat "$WORK/import.txt" >&2
-rm -f "$WORK/users.jsonl"
+if [ -n "$FROM_STORE" ]; then
+    echo "== copying $FROM_STORE" >&2
+    cp "$FROM_STORE" "$WORK/big.redb"
+    { echo "### Load"; echo; echo "- no import: the store is a copy of $FROM_STORE"; } >>"$REPORT"
+else
+    echo "== writing $USERS users as JSON Lines" >&2
+    gen "$WORK/users.jsonl" "$USERS"
+    FILE_MB=$(du -m "$WORK/users.jsonl" | cut -f1)
+    echo "== scimd import ($FILE_MB MB)" >&2
+    LOAD_IMPORT=$(load_avg)
+    /usr/bin/time -f "%e %M %U %S" -o "$WORK/import-time.txt" \
+        "$SCIMD" import --config "$WORK/big.toml" "$WORK/users.jsonl" >"$WORK/import.txt" 2>&1 \
+        || { cat "$WORK/import.txt" >&2; die "scimd import failed"; }
+    read -r IMPORT_S IMPORT_KB IMPORT_U IMPORT_SYS <"$WORK/import-time.txt"
+    {
+        echo "### Load"
+        echo
+        echo "| path | users | wall s | users/s | peak RSS MB | CPU s (user+sys) | load avg before |"
+        echo "|---|---:|---:|---:|---:|---:|---|"
+        printf '| `scimd import` (%s MB of JSON Lines) | %s | %.1f | %.0f | %s | %.1f | %s |\n' "$FILE_MB" "$USERS" "$IMPORT_S" \
+            "$(python3 -c "print($USERS/$IMPORT_S)")" "$(mb "$IMPORT_KB")" "$(python3 -c "print($IMPORT_U+$IMPORT_SYS)")" "$LOAD_IMPORT"
+    } >>"$REPORT"
+    tail -n1 "$REPORT" >&2
+    cat "$WORK/import.txt" >&2
+    rm -f "$WORK/users.jsonl"
+fi
 
 # --- 2. size, verify -------------------------------------------------------------------------------
 verify() { # CONFIG -> VERIFY_S, VERIFY_OUT
