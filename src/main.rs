@@ -75,7 +75,8 @@ enum Command {
         /// The file to create (it must not exist).
         file: PathBuf,
     },
-    /// Load SCIM JSON Lines in one transaction, all or nothing (stop the server first).
+    /// Load SCIM JSON Lines: the whole file is checked first, nothing is written if a line is
+    /// refused; then it is written in chunks of 10,000 (stop the server first).
     Import {
         #[command(flatten)]
         at: cli::StoreLocation,

@@ -652,3 +652,130 @@ fn token_list_and_revoke() {
 fn text_of(out: &Output) -> String {
     text(&out.stderr)
 }
+
+// ---- imports larger than one transaction ------------------------------------------------
+
+/// More lines than one write transaction takes (10,000): a refusal on the last line still
+/// leaves the store untouched, because the whole file is checked before anything is written;
+/// without it, every line is written, and a group listed first gets members from every chunk.
+#[test]
+fn import_larger_than_a_chunk_is_checked_whole_before_any_chunk_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 8443);
+    let ids: Vec<String> = (0..12_000).map(|_| uuid()).collect();
+    let group_id = uuid();
+    let mut lines = vec![group(
+        &group_id,
+        "Everyone sampled",
+        &[&ids[0], &ids[6_789], &ids[11_999], &ids[0]],
+    )
+    .to_string()];
+    lines.extend(
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| user(id, &format!("bulk.user.{i}")).to_string()),
+    );
+    let good = lines.join("\n");
+    let file = dir.path().join("big.jsonl");
+    std::fs::write(&file, format!("{good}\n{}\n", user(&uuid(), "BULK.USER.7"))).unwrap();
+
+    let out = scimd(&["import", "--config", s(&config), s(&file)]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:12002: ", s(&file)))
+            && stderr.contains("already taken by the User on line 9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 line(s)"), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert!(stats(&config).contains("users:          0"));
+
+    std::fs::write(&file, format!("{good}\n")).unwrap();
+    let out = ok(&scimd(&["import", "--config", s(&config), s(&file)]));
+    assert!(
+        out.contains("12000 users and 1 groups (3 membership edges)"),
+        "{out}"
+    );
+    assert!(out.contains("12001 ids kept, 0 assigned"), "{out}");
+    let after = stats(&config);
+    assert!(after.contains("users:          12000"), "{after}");
+    assert!(after.contains("memberships:    3"), "{after}");
+    assert!(ok(&scimd(&["db", "verify", "--config", s(&config)])).contains("OK"));
+}
+
+fn directory_at(dir: &Path) -> Arc<scimd::directory::Directory> {
+    let store = scimd::store::Store::open(&dir.join("scimd.redb")).unwrap();
+    Arc::new(scimd::directory::Directory::new(
+        Arc::new(store),
+        scimd::scim::Registry::new(),
+        "",
+        1,
+    ))
+}
+
+/// Tiny chunks: resources and memberships spread over many transactions, foreign ids
+/// reassigned in one chunk and named as members in another.
+#[test]
+fn import_in_small_chunks_resolves_members_across_transactions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = directory_at(tmp.path());
+    let lines: Vec<String> = vec![
+        group(
+            "okta-g1",
+            "Ops",
+            &["okta-u1", "okta-u2", "okta-u3", "okta-u4", "okta-u5"],
+        )
+        .to_string(),
+        user("okta-u1", "u1").to_string(),
+        user("okta-u2", "u2").to_string(),
+        String::new(),
+        user("okta-u3", "u3").to_string(),
+        user("okta-u4", "u4").to_string(),
+        user("okta-u5", "u5").to_string(),
+    ];
+    let body = lines.join("\n");
+    let c = dir
+        .import_in_chunks(|| Ok(std::io::Cursor::new(body.clone())), 2)
+        .unwrap();
+    assert_eq!((c.users, c.groups, c.memberships), (5, 1, 5));
+    assert_eq!((c.ids_kept, c.ids_assigned), (0, 6));
+    drop(dir);
+    let store = scimd::store::Store::open(&tmp.path().join("scimd.redb")).unwrap();
+    let report = store.verify().unwrap();
+    assert!(report.is_healthy(), "{:?}", report.problems);
+    assert_eq!((report.users, report.groups, report.memberships), (5, 1, 5));
+}
+
+/// When writing stops after some chunks were committed (here: the file changed between the
+/// check and the write), the error says so and how much is in the store, rather than
+/// claiming nothing was imported.
+#[test]
+fn an_import_interrupted_after_a_commit_says_what_was_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = directory_at(tmp.path());
+    let good: Vec<String> = (0..5)
+        .map(|i| user(&uuid(), &format!("u{i}")).to_string())
+        .collect();
+    let mut changed = good.clone();
+    changed[3] = "{not json".to_string();
+    let (good, changed) = (good.join("\n"), changed.join("\n"));
+    let reads = std::cell::Cell::new(0);
+    let open = || {
+        reads.set(reads.get() + 1);
+        let text = if reads.get() == 1 { &good } else { &changed };
+        Ok(std::io::Cursor::new(text.clone()))
+    };
+    match dir.import_in_chunks(open, 2) {
+        Err(scimd::directory::TransferError::Interrupted {
+            imported,
+            chunk,
+            reason,
+        }) => {
+            assert_eq!((imported.users, chunk), (2, 2));
+            assert!(reason.contains("line 4"), "{reason}");
+        }
+        other => panic!("expected an interrupted import, got {other:?}"),
+    }
+    assert_eq!(reads.get(), 2);
+}

@@ -54,11 +54,13 @@ pub fn export(at: &StoreLocation, dest: &Path) -> Result<(), Failure> {
     }
 }
 
-/// `import FILE`: all lines in one transaction, or none.
+/// `import FILE`: the whole file checked, then written in chunks (see `directory::transfer`).
 pub fn import(at: &StoreLocation, from: &Path) -> Result<(), Failure> {
     let (path, reg) = at.resolve()?;
-    let input = std::fs::read_to_string(from)
-        .map_err(|e| Failure::Config(format!("cannot read {}: {e}", from.display())))?;
+    // The file is read twice (check, then write), streaming; open it once here so that a
+    // missing or unreadable file is reported before the store is touched.
+    let open = || std::fs::File::open(from).map(|f| std::io::BufReader::with_capacity(1 << 20, f));
+    open().map_err(|e| Failure::Config(format!("cannot read {}: {e}", from.display())))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
             return Err(Failure::Config(format!(
@@ -76,8 +78,8 @@ pub fn import(at: &StoreLocation, from: &Path) -> Result<(), Failure> {
         e => store_failure(&path, e),
     })?;
     // The base URL only shapes rendered output, which an import never produces.
-    let dir = Directory::new(Arc::new(store), reg, "", 1);
-    match dir.import_lines(&input) {
+    let dir = Arc::new(Directory::new(Arc::new(store), reg, "", 1));
+    match dir.import_lines(open) {
         Ok(c) => {
             println!(
                 "Imported {} users and {} groups ({} membership edges) from {} into {}; \
@@ -93,19 +95,22 @@ pub fn import(at: &StoreLocation, from: &Path) -> Result<(), Failure> {
             Ok(())
         }
         Err(TransferError::Rejected(lines)) => {
-            let mut text = String::new();
+            let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
             for r in &lines {
-                text.push_str(&format!("{}:{}: {}\n", from.display(), r.line, r.reason));
+                let _ = writeln!(stderr, "{}:{}: {}", from.display(), r.line, r.reason);
             }
-            let mut stderr = std::io::stderr().lock();
-            let _ = stderr.write_all(text.as_bytes());
+            let _ = stderr.flush();
             Err(Failure::Runtime(format!(
-                "{} line(s) of {} refused; nothing was imported (the import is all or \
-                 nothing: fix or remove those lines and run it again)",
+                "{} line(s) of {} refused; nothing was imported (the whole file is checked \
+                 before anything is written: fix or remove those lines and run it again)",
                 lines.len(),
                 from.display()
             )))
         }
+        Err(e @ TransferError::Interrupted { chunk, .. }) => Err(Failure::Runtime(format!(
+            "{e}. Those are in the store (the file is written in transactions of {chunk} \
+             resources); to start over, restore the backup taken before the import"
+        ))),
         Err(e) => Err(Failure::Runtime(format!(
             "import failed, nothing was imported: {e}"
         ))),
