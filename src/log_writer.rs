@@ -22,10 +22,11 @@ const GATHER: Duration = Duration::from_millis(20);
 /// Bytes waiting above which the logging thread writes them itself.
 const MAX_PENDING: usize = 1 << 20;
 
-#[derive(Default)]
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// stderr, but for the tests.
+    sink: Mutex<Box<dyn Write + Send>>,
 }
 
 #[derive(Default)]
@@ -38,6 +39,11 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves whole lines or none: the buffer is still fine.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Taken only after `state` or without it, never the other way round.
+    fn sink(&self) -> MutexGuard<'_, Box<dyn Write + Send>> {
+        self.sink.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -56,7 +62,15 @@ pub struct Flusher {
 /// Starts the writing thread. `None` when no thread can be started; the caller then writes
 /// to stderr directly.
 pub fn start() -> Option<(BatchedStderr, Flusher)> {
-    let shared = Arc::new(Shared::default());
+    start_to(Box::new(io::stderr()))
+}
+
+fn start_to(sink: Box<dyn Write + Send>) -> Option<(BatchedStderr, Flusher)> {
+    let shared = Arc::new(Shared {
+        state: Mutex::default(),
+        wake: Condvar::new(),
+        sink: Mutex::new(sink),
+    });
     let theirs = shared.clone();
     let thread = std::thread::Builder::new()
         .name("scimd-log".into())
@@ -96,7 +110,8 @@ fn run(shared: &Shared) {
         std::mem::swap(&mut batch, &mut state.pending);
         drop(state);
         // Nowhere to report a failed write to stderr; the next batch tries again.
-        let _ = io::stderr().lock().write_all(&batch);
+        let mut sink = shared.sink();
+        let _ = sink.write_all(&batch).and_then(|()| sink.flush());
         batch.clear();
     }
 }
@@ -116,10 +131,11 @@ impl Write for BatchedStderr {
         let mut state = self.shared.lock();
         if state.closed || state.pending.len() + line.len() > MAX_PENDING {
             // stderr is not keeping up (or the thread is gone): write here, behind what waits.
-            let mut err = io::stderr().lock();
-            err.write_all(&state.pending)?;
+            let mut sink = self.shared.sink();
+            sink.write_all(&state.pending)?;
             state.pending.clear();
-            err.write_all(line)?;
+            sink.write_all(line)?;
+            sink.flush()?;
             return Ok(line.len());
         }
         let first = state.pending.is_empty();
@@ -149,24 +165,74 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchedStderr {
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_written_before_the_flusher_drops_all_leave_the_buffer_in_order() {
-        let (mut w, flusher) = start().unwrap();
-        let shared = w.shared.clone();
-        for i in 0..1000 {
-            w.write_all(format!("line {i}\n").as_bytes()).unwrap();
+    /// A sink the test can read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
         }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn text(c: &Captured) -> String {
+        String::from_utf8(c.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn every_line_arrives_whole_and_in_order_by_the_time_the_flusher_drops() {
+        let out = Captured::default();
+        let (w, flusher) = start_to(Box::new(out.clone())).unwrap();
+        let expected: String = (0..5000).map(|i| format!("line {i}\n")).collect();
+        // Two threads, like two workers; each one's lines stay in its own order.
+        let mut a = w.clone();
+        let mut b = w.clone();
+        let t = std::thread::spawn(move || {
+            for i in 0..5000 {
+                writeln!(a, "a {i}").unwrap();
+            }
+        });
+        for i in 0..5000 {
+            writeln!(b, "b {i}").unwrap();
+        }
+        t.join().unwrap();
         drop(flusher);
-        let state = shared.lock();
-        assert!(state.closed);
-        assert!(state.pending.is_empty(), "every line was handed to stderr");
+        let got = text(&out);
+        for who in ["a", "b"] {
+            let mine: String = got
+                .lines()
+                .filter_map(|l| l.strip_prefix(&format!("{who} ")))
+                .map(|n| format!("line {n}\n"))
+                .collect();
+            assert_eq!(mine, expected, "{who}'s lines");
+        }
+        assert_eq!(got.lines().count(), 10_000);
+    }
+
+    #[test]
+    fn a_line_reaches_the_sink_without_a_flush_after_a_pause() {
+        let out = Captured::default();
+        let (mut w, _flusher) = start_to(Box::new(out.clone())).unwrap();
+        writeln!(w, "quiet line").unwrap();
+        // Generous: the thread writes GATHER (20 ms) after the first line.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while text(&out).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(text(&out), "quiet line\n");
     }
 
     #[test]
     fn after_close_a_line_is_written_at_once() {
-        let (mut w, flusher) = start().unwrap();
+        let out = Captured::default();
+        let (mut w, flusher) = start_to(Box::new(out.clone())).unwrap();
+        writeln!(w, "before").unwrap();
         drop(flusher);
-        w.write_all(b"late line\n").unwrap();
-        assert!(w.shared.lock().pending.is_empty());
+        writeln!(w, "late line").unwrap();
+        assert_eq!(text(&out), "before\nlate line\n");
     }
 }
