@@ -47,7 +47,8 @@ impl Shared {
     }
 }
 
-/// The `MakeWriter` for the subscriber: every writer appends to the shared buffer.
+/// The `MakeWriter` for the subscriber: every writer appends to the shared buffer. Each `write`
+/// call stays whole; tracing-subscriber hands over a formatted line in one call.
 #[derive(Clone)]
 pub struct BatchedStderr {
     shared: Arc<Shared>,
@@ -191,13 +192,14 @@ mod tests {
         // Two threads, like two workers; each one's lines stay in its own order.
         let mut a = w.clone();
         let mut b = w.clone();
+        // One write_all per line, as the subscriber does (`writeln!` would write in pieces).
         let t = std::thread::spawn(move || {
             for i in 0..5000 {
-                writeln!(a, "a {i}").unwrap();
+                a.write_all(format!("a {i}\n").as_bytes()).unwrap();
             }
         });
         for i in 0..5000 {
-            writeln!(b, "b {i}").unwrap();
+            b.write_all(format!("b {i}\n").as_bytes()).unwrap();
         }
         t.join().unwrap();
         drop(flusher);
