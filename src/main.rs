@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod cli;
+mod log_writer;
 use scimd::bootstrap::{self, Bootstrap, BootstrapError};
 use scimd::config::{self, Config, ConfigError};
 use scimd::{auth, tls};
@@ -203,7 +204,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // `serve` sets up logging once its configuration (and so `[log] format`) is loaded.
     if !matches!(cli.command, Command::Serve { .. }) {
-        init_tracing(cli.log_format.unwrap_or(LogFormat::Text));
+        init_tracing(cli.log_format.unwrap_or(LogFormat::Text), false);
     }
     match run(cli.command, cli.log_format) {
         Ok(()) => ExitCode::SUCCESS,
@@ -305,7 +306,11 @@ fn db_verify(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<()
     )))
 }
 
-fn init_tracing(format: LogFormat) {
+/// Sets up logging to stderr. With `batched` (`serve`, which logs a line per request) the lines
+/// are written in batches by a background thread ([`log_writer`]); the returned guard writes
+/// what is still queued when dropped, so the caller holds it until it returns.
+fn init_tracing(format: LogFormat, batched: bool) -> Option<log_writer::Flusher> {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     use tracing_subscriber::EnvFilter;
     let filter = match EnvFilter::try_from_default_env() {
         Ok(filter) => filter,
@@ -324,16 +329,21 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Text => false,
         LogFormat::Auto => !on_terminal || std::env::var_os("JOURNAL_STREAM").is_some(),
     };
+    let (writer, guard) = match batched.then(log_writer::start).flatten() {
+        Some((writer, flusher)) => (BoxMakeWriter::new(writer), Some(flusher)),
+        None => (BoxMakeWriter::new(std::io::stderr), None),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(on_terminal && !json)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // try_init: only fails if a subscriber is already installed, which is harmless.
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    guard
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,11 +372,15 @@ fn serve(
             Err(e) => return Err(Failure::Runtime(e.to_string())),
         },
     };
-    init_tracing(log_format.unwrap_or(match config.log.format {
-        config::LogFormat::Auto => LogFormat::Auto,
-        config::LogFormat::Text => LogFormat::Text,
-        config::LogFormat::Json => LogFormat::Json,
-    }));
+    // Held to the end of `serve`: dropping it flushes the log lines still queued.
+    let _log = init_tracing(
+        log_format.unwrap_or(match config.log.format {
+            config::LogFormat::Auto => LogFormat::Auto,
+            config::LogFormat::Text => LogFormat::Text,
+            config::LogFormat::Json => LogFormat::Json,
+        }),
+        true,
+    );
 
     // The plain-HTTP warning is logged by http::start, next to the bound address.
     let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();

@@ -79,44 +79,61 @@ impl Projection {
 
     /// Applies the projection to a full resource representation.
     pub fn apply(&self, reg: &Registry, kind: ResourceKind, full: Value) -> Value {
-        let Value::Object(src) = full else {
+        let Value::Object(mut src) = full else {
             return full;
         };
-        let mut out = Map::new();
-        for (key, value) in src {
+        // Filtered in place, keeping the order: rebuilding the map re-hashed every key of every
+        // resource of every response (docs/PERFORMANCE.md, "Where the time goes").
+        src.retain(|key, value| {
             if key == "schemas" {
-                out.insert(key, value);
-                continue;
+                return true;
             }
-            if let Some(ext) = reg.extension(kind, &key) {
+            if let Some(ext) = reg.extension(kind, key) {
                 let Value::Object(inner) = value else {
-                    continue;
+                    return false;
                 };
-                let mut kept = Map::new();
-                for (k, v) in inner {
-                    if let Some(v) = self.keep(reg, kind, Some(&ext.id), &k, v) {
-                        kept.insert(k, v);
-                    }
-                }
-                if !kept.is_empty() {
-                    out.insert(key, Value::Object(kept));
-                }
-                continue;
+                self.retain_in(reg, kind, Some(&ext.id), inner);
+                return !inner.is_empty();
             }
-            if is_undeclared_extension(reg, kind, &key) {
+            if is_undeclared_extension(reg, kind, key) {
                 let named =
-                    |i: &Item| matches!(i, Item::Extension(u) if u.eq_ignore_ascii_case(&key));
+                    |i: &Item| matches!(i, Item::Extension(u) if u.eq_ignore_ascii_case(key));
                 let included = self.include.as_ref().is_none_or(|l| l.iter().any(named));
-                if included && !self.exclude.iter().any(named) {
-                    out.insert(key, value);
-                }
-                continue;
+                return included && !self.exclude.iter().any(named);
             }
-            if let Some(v) = self.keep(reg, kind, None, &key, value) {
-                out.insert(key, v);
+            self.keep_in_place(reg, kind, None, key, value)
+        });
+        Value::Object(src)
+    }
+
+    /// Keeps the attributes of `obj` (an extension's object) that the projection returns.
+    fn retain_in(
+        &self,
+        reg: &Registry,
+        kind: ResourceKind,
+        ext: Option<&str>,
+        obj: &mut Map<String, Value>,
+    ) {
+        obj.retain(|k, v| self.keep_in_place(reg, kind, ext, k, v));
+    }
+
+    /// [`keep`](Self::keep) on a value left where it is: false drops it, true keeps it
+    /// (narrowed to the sub-attributes asked for).
+    fn keep_in_place(
+        &self,
+        reg: &Registry,
+        kind: ResourceKind,
+        ext: Option<&str>,
+        name: &str,
+        value: &mut Value,
+    ) -> bool {
+        match self.keep(reg, kind, ext, name, std::mem::take(value)) {
+            Some(kept) => {
+                *value = kept;
+                true
             }
+            None => false,
         }
-        Value::Object(out)
     }
 
     fn keep(
