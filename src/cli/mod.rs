@@ -51,6 +51,16 @@ impl StoreLocation {
         })
     }
 
+    /// The configured `[storage] cache_mib` in bytes (`None`: redb's default): a command that
+    /// writes a large directory (import) honours it as the server does.
+    pub fn cache_bytes(&self) -> Result<Option<usize>, Failure> {
+        Ok(self.config()?.and_then(|c| c.storage.cache_mib).map(|m| {
+            usize::try_from(m)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20)
+        }))
+    }
+
     /// The store file, which must exist.
     pub fn existing_store(&self) -> Result<(PathBuf, Registry), Failure> {
         let (path, reg) = self.resolve()?;

@@ -69,7 +69,11 @@ pub fn import(at: &StoreLocation, from: &Path) -> Result<(), Failure> {
             )));
         }
     }
-    let store = Store::open(&path).map_err(|e| match e {
+    let options = scimd::store::Options {
+        cache_bytes: at.cache_bytes()?,
+        ..Default::default()
+    };
+    let store = Store::open_with(&path, options).map_err(|e| match e {
         StoreError::AlreadyOpen { .. } => Failure::Runtime(format!(
             "{} is in use by a running scimd; stop it first (e.g. `systemctl stop scimd`), \
              import, then start it again (or load the data through its SCIM API)",
