@@ -267,12 +267,7 @@ impl Directory {
         };
         self.limits
             .check_members(members.as_ref().map_or(0, Vec::len), false)?;
-        let (me, actor, id, if_match) = (
-            self.clone(),
-            actor.clone(),
-            id.to_string(),
-            if_match.map(str::to_string),
-        );
+        let (me, actor, id, if_match) = self.owned(actor, id, if_match);
         Ok(Box::new(move |tx, pending| {
             let id = id.as_str();
             let old = current(tx, kind, id, if_match.as_deref())?;
@@ -353,12 +348,7 @@ impl Directory {
             })
             .sum();
         self.limits.check_members(named, true)?;
-        let (me, actor, id, if_match) = (
-            self.clone(),
-            actor.clone(),
-            id.to_string(),
-            if_match.map(str::to_string),
-        );
+        let (me, actor, id, if_match) = self.owned(actor, id, if_match);
         Ok(Box::new(move |tx, pending| {
             let id = id.as_str();
             let old = current(tx, kind, id, if_match.as_deref())?;
@@ -379,6 +369,22 @@ impl Directory {
             };
             me.save_if_changed(tx, how, old, &attrs, &member_changes)
         }))
+    }
+
+    /// What a write on an existing resource hands to the writer thread, owned: this directory
+    /// (a cheap clone), who asks, the id and the `If-Match` precondition.
+    fn owned(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> (Directory, Actor, String, Option<String>) {
+        (
+            self.clone(),
+            actor.clone(),
+            id.to_string(),
+            if_match.map(str::to_string),
+        )
     }
 
     /// The reply to a committed write: the rendered resource and where it lives.
@@ -477,12 +483,7 @@ impl Directory {
         if_match: Option<&str>,
         actor: &Actor,
     ) -> Apply {
-        let (me, actor, id, if_match) = (
-            self.clone(),
-            actor.clone(),
-            id.to_string(),
-            if_match.map(str::to_string),
-        );
+        let (me, actor, id, if_match) = self.owned(actor, id, if_match);
         Box::new(move |tx, pending| {
             let id = id.as_str();
             let Some(old) = tx.get(store_kind(kind), id)? else {

@@ -186,11 +186,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        match self.writer.submit(false, f) {
-            Ended::Committed(v) => Ok(v),
-            Ended::Refused(e) => Err(e),
-            Ended::Failed { error, .. } => Err(E::from(error)),
-        }
+        self.writer.submit(false, f).into_result()
     }
 
     /// [`Store::write`], telling apart a refusal from a failure and handing back what a failed
@@ -217,11 +213,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        match self.writer.submit(true, f) {
-            Ended::Committed(v) => Ok(v),
-            Ended::Refused(e) => Err(e),
-            Ended::Failed { error, .. } => Err(E::from(error)),
-        }
+        self.writer.submit(true, f).into_result()
     }
 
     /// How many writes are queued for the writer right now (at most the queue's capacity).

@@ -53,6 +53,17 @@ pub enum Ended<T, E> {
     Failed { value: Option<T>, error: StoreError },
 }
 
+impl<T, E: From<StoreError>> Ended<T, E> {
+    /// The value if the operation committed, else its refusal or the store's failure.
+    pub fn into_result(self) -> Result<T, E> {
+        match self {
+            Ended::Committed(v) => Ok(v),
+            Ended::Refused(e) => Err(e),
+            Ended::Failed { error, .. } => Err(E::from(error)),
+        }
+    }
+}
+
 /// The writer thread and the queue in front of it.
 pub(super) struct Writer {
     queue: Option<SyncSender<Box<dyn Work>>>,
