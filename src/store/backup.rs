@@ -154,7 +154,7 @@ impl ReadOnlyStore {
     /// Begins a read-only snapshot, as [`Store::read`] does.
     pub fn read(&self) -> Result<ReadTx, StoreError> {
         Ok(ReadTx {
-            txn: self.db.begin_read()?,
+            txn: std::sync::Arc::new(self.db.begin_read()?),
         })
     }
 

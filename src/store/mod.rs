@@ -27,7 +27,7 @@ mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use redb::{Builder, ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
@@ -85,6 +85,8 @@ pub struct Store {
     db: Arc<Database>,
     path: PathBuf,
     observer: Arc<RwLock<Option<writer::CommitObserver>>>,
+    /// The snapshot reads share until the next commit, tagged with the commit count it holds.
+    snapshot: Mutex<Option<(u64, Arc<redb::ReadTransaction>)>>,
     /// Declared last: dropped after nothing else can submit, it drains and joins the thread.
     writer: writer::Writer,
 }
@@ -139,6 +141,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             observer,
+            snapshot: Mutex::new(None),
             writer,
         })
     }
@@ -163,11 +166,31 @@ impl Store {
         &self.path
     }
 
-    /// Begins a read-only snapshot. Keep it short-lived (see [`ReadTx`]).
+    /// A read-only snapshot that includes every write acknowledged so far. Keep it
+    /// short-lived (see [`ReadTx`]).
+    ///
+    /// Reads between two commits share one snapshot: beginning a redb read transaction takes
+    /// file locks (the `SingleWriter` mode that lets `db backup` read the live file), which
+    /// was the largest single cost of a lookup. A snapshot is tagged with the writer's commit
+    /// count read *before* it began, so it holds at least that commit; the writer counts a
+    /// commit before it answers any of its writes, so a read that starts after an answer
+    /// sees a higher count and begins a newer snapshot.
     pub fn read(&self) -> Result<ReadTx, StoreError> {
-        Ok(ReadTx {
-            txn: self.db.begin_read()?,
-        })
+        let commits = self.writer.commits();
+        let mut shared = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((tag, txn)) = shared.as_ref() {
+            if *tag == commits {
+                return Ok(ReadTx {
+                    txn: Arc::clone(txn),
+                });
+            }
+        }
+        let txn = Arc::new(self.db.begin_read()?);
+        *shared = Some((commits, Arc::clone(&txn)));
+        Ok(ReadTx { txn })
     }
 
     /// Runs `f` as one operation of a durable write transaction and returns once that

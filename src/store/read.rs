@@ -1,6 +1,7 @@
 //! [`ReadTx`]: a read-only MVCC snapshot.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use redb::{ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction};
 use serde_json::Value;
@@ -12,9 +13,10 @@ use super::{query, Kind, StoreError};
 ///
 /// Keep it short-lived: while it is open redb cannot reuse the pages it sees, so the file grows.
 /// Tables are opened per call, which costs one small lookup and keeps a plain `get` from paying
-/// for tables it does not touch.
+/// for tables it does not touch. The snapshot may be shared with other reads of the same
+/// commit (see `Store::read`).
 pub struct ReadTx {
-    pub(super) txn: ReadTransaction,
+    pub(super) txn: Arc<ReadTransaction>,
 }
 
 impl ReadTx {

@@ -22,7 +22,7 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -70,6 +70,8 @@ pub(super) struct Writer {
     capacity: usize,
     /// Operations in the queue, not yet taken by the writer (the channel cannot say).
     waiting: Arc<AtomicUsize>,
+    /// Batches committed so far; counted before any of the batch's writes is answered.
+    commits: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -82,15 +84,17 @@ impl Writer {
     ) -> Result<Writer, StoreError> {
         let (queue, inbox) = mpsc::sync_channel::<Box<dyn Work>>(capacity);
         let waiting = Arc::new(AtomicUsize::new(0));
-        let taken = Arc::clone(&waiting);
+        let commits = Arc::new(AtomicU64::new(0));
+        let (taken, counted) = (Arc::clone(&waiting), Arc::clone(&commits));
         let thread = std::thread::Builder::new()
             .name("scimd-writer".into())
-            .spawn(move || run(&db, &inbox, &taken, &observer))
+            .spawn(move || run(&db, &inbox, &taken, &counted, &observer))
             .map_err(|e| StoreError::Db(Box::new(redb::Error::Io(e))))?;
         Ok(Writer {
             queue: Some(queue),
             capacity,
             waiting,
+            commits,
             thread: Some(thread),
         })
     }
@@ -145,6 +149,11 @@ impl Writer {
             value: None,
             error: StoreError::WriterStopped,
         })
+    }
+
+    /// How many batches have committed (see `Store::read`).
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
     }
 
     /// How many operations are queued and not yet taken by the writer.
@@ -234,6 +243,7 @@ fn run(
     db: &Database,
     inbox: &Receiver<Box<dyn Work>>,
     waiting: &AtomicUsize,
+    commits: &AtomicU64,
     observer: &RwLock<Option<CommitObserver>>,
 ) {
     let take = |job: Box<dyn Work>| {
@@ -269,6 +279,9 @@ fn run(
         match &ended {
             Ok(false) => {}
             Ok(true) => {
+                // Before any answer: a read that starts after one must not reuse an older
+                // snapshot.
+                commits.fetch_add(1, Ordering::AcqRel);
                 if let Ok(guard) = observer.read() {
                     if let Some(observe) = guard.as_ref() {
                         observe(started.elapsed(), batch.len());

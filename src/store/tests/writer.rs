@@ -253,3 +253,33 @@ fn concurrent_writers_all_commit_and_share_commits() {
         "{batches:?}"
     );
 }
+
+#[test]
+fn a_read_after_an_acknowledged_write_always_sees_it() {
+    // Reads share a snapshot until the next commit; a write's answer must never be followed
+    // by a read of an older snapshot, whatever the other threads do meanwhile.
+    let (_dir, store, _) = store_with_queue(64);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let s = Arc::clone(&store);
+            thread::spawn(move || {
+                for i in 0..150 {
+                    let id = format!("r{t}-{i}");
+                    let doc = user(&id, &id, None);
+                    s.write(move |tx| tx.insert(Kind::User, &id, &doc)).unwrap();
+                    let id = format!("r{t}-{i}");
+                    let r = s.read().unwrap();
+                    assert!(r.exists(Kind::User, &id).unwrap(), "{id} not visible");
+                    assert_eq!(
+                        r.user_id_by_name(&id).unwrap().as_deref(),
+                        Some(id.as_str())
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.read().unwrap().count(Kind::User).unwrap(), 600);
+}
