@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod cli;
+mod log_format;
 mod log_writer;
 use scimd::bootstrap::{self, Bootstrap, BootstrapError};
 use scimd::config::{self, Config, ConfigError};
@@ -339,7 +340,10 @@ fn init_tracing(format: LogFormat, batched: bool) -> Option<log_writer::Flusher>
         .with_writer(writer);
     // try_init: only fails if a subscriber is already installed, which is harmless.
     let _ = if json {
-        builder.json().try_init()
+        builder
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(log_format::JsonLine::new())
+            .try_init()
     } else {
         builder.try_init()
     };

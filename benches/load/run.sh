@@ -3,7 +3,7 @@
 #
 #   bash benches/load/run.sh [--users N] [--groups G] [--duration S] [--connections C]
 #                            [--threads T] [--scenarios "lookup get ..."] [--out FILE]
-#                            [--log-level LEVEL] [--skip-build] [--keep]
+#                            [--log-level LEVEL] [--skip-build] [--scimd PATH] [--keep]
 #
 # It builds scimd (release) and the trivial hyper+rustls "ceiling" responder
 # (benches/load/ceiling), starts the real `scimd serve` on a temporary data dir with its own
@@ -37,6 +37,7 @@ OUT=""
 LOG_LEVEL=info
 SKIP_BUILD=0
 KEEP=0
+SCIMD_BIN=""
 
 usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "run.sh: error: $*" >&2; exit 1; }
@@ -52,6 +53,7 @@ while [ $# -gt 0 ]; do
         --out) OUT=$2; shift 2 ;;
         --log-level) LOG_LEVEL=$2; shift 2 ;;
         --skip-build) SKIP_BUILD=1; shift ;;
+        --scimd) SCIMD_BIN=$2; SKIP_BUILD=1; shift 2 ;;
         --keep) KEEP=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
@@ -92,7 +94,9 @@ TIME_BIN=""
 if [ -x /usr/bin/time ] && /usr/bin/time -f "%U" -o /dev/null true 2>/dev/null; then TIME_BIN=/usr/bin/time; fi
 
 # --- build ---------------------------------------------------------------------------------
-SCIMD="$ROOT/target/release/scimd"
+# --scimd measures another build (e.g. one with a different release profile) under the same
+# harness; the ceiling must then have been built by an earlier run.
+SCIMD="${SCIMD_BIN:-$ROOT/target/release/scimd}"
 CEILING="$ROOT/target/load-ceiling/release/scimd-load-ceiling"
 if [ "$SKIP_BUILD" -eq 0 ]; then
     echo "== building scimd and the ceiling responder (release)" >&2

@@ -468,16 +468,18 @@ fn common_attributes() -> Vec<Attribute> {
 /// (`urn:scim:schemas:core:2.0`, `urn:scim:schemas:extension:enterprise:2.0`, INTEROP Part B §3.1),
 /// mapped to the RFC 7643 URNs.
 fn legacy_alias(kind: ResourceKind, urn: &str) -> Option<&'static str> {
-    let lower = urn.to_ascii_lowercase();
-    match lower.as_str() {
-        "urn:scim:schemas:core:2.0" | "urn:scim:schemas:core:1.0" => Some(kind.core_urn()),
-        "urn:scim:schemas:extension:enterprise:2.0"
-        | "urn:scim:schemas:extension:enterprise:1.0"
-            if kind == ResourceKind::User =>
-        {
-            Some(URN_ENTERPRISE_USER)
-        }
-        _ => None,
+    // Called for every attribute a projection or filter names: compared in place rather than
+    // lowercased into a new String.
+    let is = |alias: &str| urn.eq_ignore_ascii_case(alias);
+    if is("urn:scim:schemas:core:2.0") || is("urn:scim:schemas:core:1.0") {
+        Some(kind.core_urn())
+    } else if kind == ResourceKind::User
+        && (is("urn:scim:schemas:extension:enterprise:2.0")
+            || is("urn:scim:schemas:extension:enterprise:1.0"))
+    {
+        Some(URN_ENTERPRISE_USER)
+    } else {
+        None
     }
 }
 
@@ -570,10 +572,17 @@ impl Registry {
 
     pub fn extension(&self, kind: ResourceKind, urn: &str) -> Option<&Schema> {
         let urn = legacy_alias(kind, urn).unwrap_or(urn);
-        self.extensions(kind)
-            .into_iter()
-            .map(|(s, _)| s)
+        self.extensions_of(kind)
             .find(|s| s.id.eq_ignore_ascii_case(urn))
+    }
+
+    /// The extension schemas of `kind`, without collecting them: resolution runs for every
+    /// attribute of every resource a request renders.
+    fn extensions_of(&self, kind: ResourceKind) -> impl Iterator<Item = &Schema> {
+        self.extensions
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, s)| s)
     }
 
     /// Whether `urn` names the core schema of `kind` (or a legacy alias of it).
@@ -603,7 +612,7 @@ impl Registry {
                 // (`"path":"manager"`, `manager eq "id"`, `"department": null` in a POST).
                 // Names are unique across our schemas, so the short form is unambiguous.
                 .or_else(|| {
-                    self.extensions(kind).into_iter().find_map(|(ext, _)| {
+                    self.extensions_of(kind).find_map(|ext| {
                         ext.attribute(name).map(|attr| Resolved {
                             extension: Some(ext.id.as_str()),
                             attr,
