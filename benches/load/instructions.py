@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Instructions per request, counted by callgrind: the load harness's steady companion.
+
+On a shared 2-core machine, CPU time per request moves by ±20% with other people's builds.
+Instruction counts do not: valgrind's callgrind counts every user-space instruction scimd
+executes (kernel time for syscalls and TLS socket I/O is not counted), so two builds can be
+compared to within a fraction of a percent whatever else runs. Use it to decide whether a
+change made the server cheaper; use run.sh for what the machine can sustain.
+
+    bash benches/load/run.sh --scenarios lookup --duration 3 --keep   # a seeded WORK dir
+    python3 benches/load/instructions.py --work /tmp/scimd-load.XXXXXX \\
+        [--scimd target/release/scimd] [--scenarios "lookup get create deactivate member_add"] \\
+        [--requests 1000]
+
+For each scenario it starts scimd under callgrind twice, sends 100 and then 100 + R requests
+one after another on one keep-alive TLS connection, and reports (Ir(100 + R) - Ir(100)) / R:
+start-up, the TLS handshake and shutdown cancel out. Every run starts from the same copy of the
+store (restored from a copy taken first, and again at the end), and requests are drawn from a
+fixed seed, so two builds see exactly the same requests against exactly the same data. Writes
+are one per commit here (no concurrency, so no group commit), so a write's count includes a
+whole commit. Needs valgrind (`apt-get install -y valgrind`).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+WARM = 100
+
+
+def die(msg):
+    print(f"instructions.py: error: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def listen_port(config):
+    m = re.search(r'^\s*listen\s*=\s*"[^"]*:(\d+)"', open(config).read(), re.M)
+    if not m:
+        die(f"no [server] listen in {config}")
+    return int(m.group(1))
+
+
+class Driver:
+    """One keep-alive TLS connection sending a scenario's requests."""
+
+    def __init__(self, port, token, fixtures, users, tag):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+        self.auth = {"Authorization": f"Bearer {token}"}
+        self.ids = open(os.path.join(fixtures, "user_ids")).read().split()
+        self.group = open(os.path.join(fixtures, "target_group")).read().strip()
+        self.users = users
+        self.rnd = random.Random(7)
+        self.tag = tag
+        self.n = 0
+        self.failed = 0
+
+    def send(self, method, path, body=None):
+        headers = dict(self.auth)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/scim+json"
+        self.conn.request(method, "/scim/v2" + path, body=data, headers=headers)
+        r = self.conn.getresponse()
+        r.read()
+        if not 200 <= r.status < 300:
+            self.failed += 1
+
+    def one(self, scenario):
+        self.n += 1
+        if scenario == "lookup":
+            name = f"load.user.{self.rnd.randrange(self.users)}@example.com"
+            q = urllib.parse.quote_plus(f'userName eq "{name}"')
+            self.send("GET", f"/Users?filter={q}")
+        elif scenario == "get":
+            self.send("GET", f"/Users/{self.rnd.choice(self.ids)}")
+        elif scenario == "create":
+            n = f"instr.{self.tag}.{self.n}"
+            self.send("POST", "/Users", {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                "userName": f"{n}@example.com", "active": True, "externalId": n,
+                "name": {"givenName": "Instr", "familyName": n},
+                "emails": [{"value": f"{n}@example.com", "type": "work", "primary": True}],
+                "title": "Engineer",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                    "department": "R&D", "employeeNumber": str(self.n)},
+            })
+        elif scenario == "deactivate":
+            self.send("PATCH", f"/Users/{self.rnd.choice(self.ids)}", {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+            })
+        elif scenario == "member_add":
+            self.send("PATCH", f"/Groups/{self.group}", {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Add", "path": "members",
+                                "value": [{"value": self.rnd.choice(self.ids)}]}],
+            })
+        else:
+            die(f"unknown scenario {scenario!r}")
+
+
+def count(scimd, work, token, scenario, requests, users, tag):
+    """Total instructions of one server run that answers `requests` requests."""
+    out_dir = tempfile.mkdtemp(prefix="scimd-callgrind.")
+    out = os.path.join(out_dir, "cg.out")
+    log = open(os.path.join(out_dir, "server.log"), "w")
+    port = listen_port(os.path.join(work, "scimd.toml"))
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", scimd, "serve",
+         "--config", "scimd.toml"],
+        cwd=work, stdout=subprocess.DEVNULL, stderr=log,
+        env=dict(os.environ, RUST_LOG="info"))
+    try:
+        deadline = time.time() + 120
+        driver = None
+        while driver is None:
+            try:
+                driver = Driver(port, token, os.path.join(work, "fixtures"), users, tag)
+                driver.conn.connect()
+            except OSError:
+                driver = None
+                if server.poll() is not None or time.time() > deadline:
+                    die(f"scimd did not start under valgrind (log: {log.name})")
+                time.sleep(0.5)
+        for _ in range(requests):
+            driver.one(scenario)
+        driver.conn.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=120)
+    text = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
+    m = re.search(r"([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS", text)
+    if not m:
+        die(f"no PROGRAM TOTALS in {out}")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return int(m.group(1).replace(",", "")), driver.failed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", required=True, help="a WORK dir kept by run.sh --keep")
+    ap.add_argument("--scimd", default=None, help="the binary (default target/release/scimd)")
+    ap.add_argument("--scenarios", default="lookup get create deactivate member_add")
+    ap.add_argument("--requests", type=int, default=1000)
+    args = ap.parse_args()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    scimd = os.path.abspath(args.scimd or os.path.join(root, "target/release/scimd"))
+    work = os.path.abspath(args.work)
+    if not shutil.which("valgrind"):
+        die("valgrind is required (apt-get install -y valgrind)")
+    users = len(open(os.path.join(work, "fixtures", "user_ids")).read().split())
+    tag = f"{os.getpid()}-{int(time.time())}"
+    issued = subprocess.run(
+        [scimd, "token", "issue", "--name", f"instr-{tag}", "--config",
+         os.path.join(work, "scimd.toml")],
+        capture_output=True, text=True, check=True).stdout
+    token = next((l for l in issued.split() if l.startswith("scimd_")), None) or die(
+        "could not parse the token printed by 'scimd token issue'")
+    store = os.path.join(work, "scimd.redb")
+    pristine = store + ".instructions-pristine"
+    shutil.copyfile(store, pristine)
+    print(f"scimd: {scimd}\nstore: {work} ({users} seeded users)\n")
+    print("| scenario | requests | instructions per request | non-2xx |")
+    print("|---|---:|---:|---:|")
+    try:
+        for scenario in args.scenarios.split():
+            shutil.copyfile(pristine, store)
+            small, f1 = count(scimd, work, token, scenario, WARM, users, tag)
+            shutil.copyfile(pristine, store)
+            big, f2 = count(scimd, work, token, scenario, WARM + args.requests, users, tag)
+            per = (big - small) / args.requests
+            print(f"| {scenario} | {args.requests} | {per:,.0f} | {f1 + f2} |", flush=True)
+    finally:
+        shutil.copyfile(pristine, store)
+        os.remove(pristine)
+
+
+if __name__ == "__main__":
+    main()
