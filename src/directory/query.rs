@@ -37,6 +37,17 @@ impl Directory {
 
     /// GET on the collection (or `.search`): a ListResponse, paged by index or by cursor.
     pub fn list(&self, kind: ResourceKind, params: &ListParams) -> Result<Value, ScimError> {
+        let listing = self.prepare_list(kind, params)?;
+        self.run_list(&listing)
+    }
+
+    /// [`Directory::list`]'s checks and parsing, done once: the caller can then decide where
+    /// to run it ([`Listing::is_point`]) without parsing the filter a second time.
+    pub fn prepare_list(
+        &self,
+        kind: ResourceKind,
+        params: &ListParams,
+    ) -> Result<Listing, ScimError> {
         let projection = Projection::parse(
             &self.reg,
             kind,
@@ -85,6 +96,32 @@ impl Directory {
             .count
             .unwrap_or(self.max_page as i64)
             .clamp(0, self.max_page as i64) as u64;
+        Ok(Listing {
+            kind,
+            params: params.clone(),
+            projection,
+            filter,
+            sort,
+            count,
+        })
+    }
+
+    /// Runs a list prepared by [`Directory::prepare_list`].
+    pub fn run_list(&self, listing: &Listing) -> Result<Value, ScimError> {
+        let Listing {
+            kind,
+            params,
+            projection,
+            filter,
+            sort,
+            count,
+        } = listing;
+        let (kind, count) = (*kind, *count);
+        let filter_text = params
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
         let q = Query {
             kind,
             sk: store_kind(kind),
@@ -99,7 +136,7 @@ impl Directory {
             sort: sort.as_ref(),
         };
         let plan = filter.as_ref().map_or(Plan::Scan, |f| plan(f, kind));
-        let derive = derive_for(&projection);
+        let derive = derive_for(projection);
         let tx = self.store.read().map_err(from_store)?;
         let render = |docs: Vec<Value>| -> Result<Vec<Value>, ScimError> {
             docs.into_iter()
@@ -142,31 +179,6 @@ impl Directory {
                 ))
             }
         }
-    }
-
-    /// Whether `list` would answer from an index point lookup on Users (Entra's `userName eq`):
-    /// a handful of small records, quick enough to read on an async worker instead of paying a
-    /// hand-off to the blocking pool. Groups are never: a group renders its member list.
-    pub fn is_point_query(&self, kind: ResourceKind, params: &ListParams) -> bool {
-        if kind != ResourceKind::User {
-            return false;
-        }
-        let Some(text) = params
-            .filter
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        else {
-            return false;
-        };
-        // A filter that does not parse is refused by `list` itself, wherever it runs. Only the
-        // unique keys: `externalId eq` may match any number of users.
-        filter::parse(text).is_ok_and(|f| {
-            matches!(
-                plan(&f, kind),
-                Plan::Index(Access::Point(Indexed::UserName | Indexed::Id, _))
-            )
-        })
     }
 
     /// `POST /.search` at the root (RFC 7644 §3.4.3): Users, then Groups, as one paged list.
@@ -304,5 +316,31 @@ fn needs_derived(f: &Filter, kind: ResourceKind) -> bool {
         Filter::Present(p)
         | Filter::Compare { attr: p, .. }
         | Filter::ValuePath { attr: p, .. } => p.name.eq_ignore_ascii_case(derived),
+    }
+}
+
+/// A list request, checked and parsed by [`Directory::prepare_list`].
+pub struct Listing {
+    kind: ResourceKind,
+    params: ListParams,
+    projection: Projection,
+    filter: Option<Filter>,
+    sort: Option<SortSpec>,
+    count: u64,
+}
+
+impl Listing {
+    /// Whether it answers from an index point lookup on Users (Entra's `userName eq`): a
+    /// handful of small records, quick enough to read on an async worker instead of paying a
+    /// hand-off to the blocking pool. Groups are never: a group renders its member list. Only
+    /// the unique keys: `externalId eq` may match any number of users.
+    pub fn is_point(&self) -> bool {
+        self.kind == ResourceKind::User
+            && self.filter.as_ref().is_some_and(|f| {
+                matches!(
+                    plan(f, self.kind),
+                    Plan::Index(Access::Point(Indexed::UserName | Indexed::Id, _))
+                )
+            })
     }
 }

@@ -355,10 +355,11 @@ async fn dispatch(
                 };
                 // Point lookups run inline: the blocking pool's hand-off costs more than the
                 // read (benches/load, docs/PERFORMANCE.md).
-                let list = if dir.is_point_query(kind, &params) {
-                    dir.list(kind, &params)?
+                let listing = dir.prepare_list(kind, &params)?;
+                let list = if listing.is_point() {
+                    dir.run_list(&listing)?
                 } else {
-                    blocking(move || dir.list(kind, &params)).await?
+                    blocking(move || dir.run_list(&listing)).await?
                 };
                 Ok(respond::json(200, &list))
             }
