@@ -50,7 +50,11 @@ pub const SCIM_JSON: &str = "application/scim+json";
 
 /// A JSON response with `Content-Type: application/scim+json` (Entra requires it on every response).
 pub fn json(status: u16, body: &Value) -> Response<Body> {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    // A User is 0.5–1 KiB of JSON: starting there saves serde_json's doubling from 128 bytes.
+    let mut bytes = Vec::with_capacity(1024);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes = b"{}".to_vec();
+    }
     let mut resp = Response::new(full(bytes));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()
