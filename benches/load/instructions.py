@@ -9,8 +9,8 @@ change made the server cheaper; use run.sh for what the machine can sustain.
 
     bash benches/load/run.sh --scenarios lookup --duration 3 --keep   # a seeded WORK dir
     python3 benches/load/instructions.py --work /tmp/scimd-load.XXXXXX \\
-        [--scimd target/release/scimd] [--scenarios "lookup get create deactivate member_add"] \\
-        [--requests 1000]
+        [--scimd target/release/scimd] [--requests 1000] \\
+        [--scenarios "lookup get create deactivate member_add list cursor"]
 
 For each scenario it starts scimd under callgrind twice, sends 100 and then 100 + R requests
 one after another on one keep-alive TLS connection, and reports (Ir(100 + R) - Ir(100)) / R:
@@ -61,6 +61,8 @@ class Driver:
         self.auth = {"Authorization": f"Bearer {token}"}
         self.ids = open(os.path.join(fixtures, "user_ids")).read().split()
         self.group = open(os.path.join(fixtures, "target_group")).read().strip()
+        self.cursors = [urllib.parse.quote(c, safe="")
+                        for c in open(os.path.join(fixtures, "cursors")).read().split()] or [""]
         self.users = users
         self.rnd = random.Random(7)
         self.tag = tag
@@ -85,6 +87,12 @@ class Driver:
             name = f"load.user.{self.rnd.randrange(self.users)}@example.com"
             q = urllib.parse.quote_plus(f'userName eq "{name}"')
             self.send("GET", f"/Users?filter={q}")
+        elif scenario == "list":
+            start = self.rnd.randrange(1, max(2, self.users - 99))
+            self.send("GET", f"/Users?startIndex={start}&count=100&excludedAttributes=groups")
+        elif scenario == "cursor":
+            self.send("GET", f"/Users?cursor={self.rnd.choice(self.cursors)}&count=100"
+                             "&excludedAttributes=groups")
         elif scenario == "get":
             self.send("GET", f"/Users/{self.rnd.choice(self.ids)}")
         elif scenario == "create":
