@@ -31,24 +31,6 @@ macro_rules! delegate_view {
     };
 }
 
-/// A view of nothing: for rendering a resource that has no derived attributes yet.
-pub(crate) struct Nothing;
-
-impl View for Nothing {
-    fn get(&self, _: Kind, _: &str) -> Result<Option<Value>, StoreError> {
-        Ok(None)
-    }
-    fn exists(&self, _: Kind, _: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    fn members(&self, _: &str) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
-    }
-    fn groups_of(&self, _: &str) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
-    }
-}
-
 delegate_view!(ReadTx);
 delegate_view!(WriteTx<'_>);
 
