@@ -96,6 +96,9 @@ pub(crate) struct Change<'a> {
     pub id: &'a str,
     pub old: Option<&'a Value>,
     pub new: Option<&'a Value>,
+    /// What changed between `old` and `new`, when the caller computed it before the writer
+    /// thread (a create); `None`: computed here.
+    pub diff: Option<Map<String, Value>>,
     pub members: Option<&'a MemberDelta>,
     /// A deleted resource's groups: it left them with it.
     pub left_groups: Option<&'a [String]>,
@@ -150,7 +153,10 @@ impl Directory {
                 entry.insert(name_attr.into(), n.clone());
             }
         } else {
-            let diff = changes(&self.reg, change.kind, change.old, change.new);
+            let diff = match change.diff {
+                Some(d) => d,
+                None => changes(&self.reg, change.kind, change.old, change.new),
+            };
             entry.insert("changes".into(), Value::Object(diff));
         }
         if let Some(left) = change.left_groups.filter(|l| !l.is_empty()) {

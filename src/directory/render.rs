@@ -35,18 +35,6 @@ pub(crate) fn member_display(view: &dyn View, kind: ResourceKind, id: &str) -> O
 }
 
 impl Directory {
-    /// What a write answers with: the full resource under the default `returned` rules
-    /// (nothing `never`, nothing `request`), as a GET without parameters would show it.
-    pub(crate) fn representation(
-        &self,
-        view: &dyn View,
-        kind: ResourceKind,
-        doc: Value,
-    ) -> Result<Value, ScimError> {
-        let full = self.render(view, kind, doc, Derive::ALL)?;
-        Ok(crate::scim::projection::Projection::default().apply(&self.reg, kind, full))
-    }
-
     pub(crate) fn location(&self, kind: ResourceKind, id: &str) -> String {
         format!("{}/{}/{id}", self.base_url, kind.endpoint())
     }
@@ -59,13 +47,27 @@ impl Directory {
         mut doc: Value,
         derive: Derive,
     ) -> Result<Value, ScimError> {
+        self.render_in_place(view, kind, &mut doc, derive)?;
+        Ok(doc)
+    }
+
+    /// [`Directory::render`] on a document the caller keeps: on an error `doc` is left as it
+    /// was (every read comes before the first change), so a write's reply can fall back to it
+    /// without having cloned it first.
+    pub(crate) fn render_in_place(
+        &self,
+        view: &dyn View,
+        kind: ResourceKind,
+        doc: &mut Value,
+        derive: Derive,
+    ) -> Result<(), ScimError> {
         let id = doc
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
         let location = self.location(kind, &id);
-        let Value::Object(obj) = &mut doc else {
+        let Value::Object(obj) = doc else {
             return Err(ScimError::internal("stored resource is not an object"));
         };
         match kind {
@@ -131,7 +133,7 @@ impl Directory {
         if let Some(Value::Object(meta)) = obj.get_mut("meta") {
             meta.insert("location".into(), Value::String(location));
         }
-        Ok(doc)
+        Ok(())
     }
 }
 

@@ -25,44 +25,45 @@ pub fn changes(
     let new = new.and_then(Value::as_object).unwrap_or(&empty);
     let mut out = Map::new();
     for key in keys(old, new) {
-        if BOOKKEEPING.iter().any(|b| b.eq_ignore_ascii_case(&key)) {
+        if BOOKKEEPING.iter().any(|b| b.eq_ignore_ascii_case(key)) {
             continue;
         }
-        let (before, after) = (old.get(&key), new.get(&key));
+        let (before, after) = (old.get(key), new.get(key));
         if before == after {
             continue;
         }
-        if let Some(ext) = reg.extension(kind, &key) {
+        if let Some(ext) = reg.extension(kind, key) {
             // One entry per changed extension attribute, so an audit reader sees which one.
             let empty_ext = Map::new();
             let b = before.and_then(Value::as_object).unwrap_or(&empty_ext);
             let a = after.and_then(Value::as_object).unwrap_or(&empty_ext);
             let mut inner = Map::new();
             for name in keys(b, a) {
-                if b.get(&name) == a.get(&name) {
+                if b.get(name) == a.get(name) {
                     continue;
                 }
                 let never = ext
-                    .attribute(&name)
+                    .attribute(name)
                     .is_some_and(|d| d.returned == Returned::Never);
-                inner.insert(name.clone(), shown(a.get(&name), never));
+                inner.insert(name.to_owned(), shown(a.get(name), never));
             }
             if !inner.is_empty() {
-                out.insert(key, Value::Object(inner));
+                out.insert(key.to_owned(), Value::Object(inner));
             }
             continue;
         }
         let never = reg
-            .resolve(kind, None, &key)
+            .resolve(kind, None, key)
             .is_some_and(|r| r.attr.returned == Returned::Never);
-        out.insert(key, shown(after, never));
+        out.insert(key.to_owned(), shown(after, never));
     }
     out
 }
 
-fn keys(a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<String> {
-    let mut k: Vec<String> = a.keys().chain(b.keys()).cloned().collect();
-    k.sort();
+/// The keys of both maps, sorted, each once; borrowed, as most are only looked up.
+fn keys<'m>(a: &'m Map<String, Value>, b: &'m Map<String, Value>) -> Vec<&'m str> {
+    let mut k: Vec<&str> = a.keys().chain(b.keys()).map(String::as_str).collect();
+    k.sort_unstable();
     k.dedup();
     k
 }

@@ -110,15 +110,25 @@ pub fn apply(
     attrs: &mut Map<String, Value>,
     ops: &[Operation],
 ) -> Result<(), ScimError> {
-    let mut work = attrs.clone();
-    for op in ops {
-        apply_one(reg, kind, &mut work, op)?;
-    }
-    prune_empty_extensions(&mut work);
-    // Backstop: a required attribute that is present but blank ("  ") is an invalid value.
-    check_required(reg, kind, &work)?;
-    *attrs = work;
+    *attrs = applied(reg, kind, attrs.clone(), ops)?;
     Ok(())
+}
+
+/// [`apply`] to attributes the caller gives up: on error they are dropped, so no copy is made
+/// to keep them intact (the writer thread applies every PATCH).
+pub fn applied(
+    reg: &Registry,
+    kind: ResourceKind,
+    mut attrs: Map<String, Value>,
+    ops: &[Operation],
+) -> Result<Map<String, Value>, ScimError> {
+    for op in ops {
+        apply_one(reg, kind, &mut attrs, op)?;
+    }
+    prune_empty_extensions(&mut attrs);
+    // Backstop: a required attribute that is present but blank ("  ") is an invalid value.
+    check_required(reg, kind, &attrs)?;
+    Ok(attrs)
 }
 
 fn apply_one(

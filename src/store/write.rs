@@ -136,13 +136,32 @@ impl<'a> WriteTx<'a> {
 
     // ---- records ----
 
+    /// Serializes a record exactly as [`WriteTx::insert`] and [`WriteTx::update`] store it, for
+    /// [`WriteTx::insert_encoded`] and [`WriteTx::update_encoded`].
+    pub fn encode(kind: Kind, doc: &Value) -> Result<Vec<u8>, StoreError> {
+        encode(kind, doc)
+    }
+
     /// Stores a new record and all its index entries.
     ///
     /// Refuses with [`StoreError::AlreadyExists`] if `id` is taken, and with
     /// [`StoreError::UserNameTaken`] if another user holds the userName case-insensitively.
     pub fn insert(&mut self, kind: Kind, id: &str, doc: &Value) -> Result<(), StoreError> {
-        let keys = IndexKeys::of(kind, doc)?;
         let bytes = encode(kind, doc)?;
+        self.insert_encoded(kind, id, doc, &bytes)
+    }
+
+    /// [`WriteTx::insert`] with `doc` already serialized by [`WriteTx::encode`]: a caller that
+    /// serialized it outside the writer (to check its size) does not pay for it twice, nor on
+    /// the writer thread.
+    pub fn insert_encoded(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        doc: &Value,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let keys = IndexKeys::of(kind, doc)?;
         if self.exists(kind, id)? {
             return Err(StoreError::AlreadyExists);
         }
@@ -153,7 +172,7 @@ impl<'a> WriteTx<'a> {
             Kind::Group => &mut self.groups,
         };
         self.writes += 1;
-        records.insert(id, bytes.as_slice())?;
+        records.insert(id, bytes)?;
         self.move_index_entries(kind, id, &IndexKeys::default(), &keys)
     }
 
@@ -166,16 +185,48 @@ impl<'a> WriteTx<'a> {
         let new_keys = IndexKeys::of(kind, doc)?;
         let bytes = encode(kind, doc)?;
         let old = self.get(kind, id)?.ok_or(StoreError::NotFound)?;
-        let old_keys = IndexKeys::of(kind, &old)
+        self.replace_record(kind, id, &old, new_keys, doc, &bytes)
+    }
+
+    /// [`WriteTx::update`] for a caller that already holds `old`, the record as this
+    /// transaction stores it now, and `bytes`, `doc` serialized by [`WriteTx::encode`]: a PATCH
+    /// has read and decoded the record once already, and the writer thread need not do it
+    /// again. `old` must be the current record: its index keys are the ones moved.
+    pub fn update_encoded(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        old: &Value,
+        doc: &Value,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let new_keys = IndexKeys::of(kind, doc)?;
+        self.replace_record(kind, id, old, new_keys, doc, bytes)
+    }
+
+    fn replace_record(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        old: &Value,
+        new_keys: IndexKeys,
+        doc: &Value,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let old_keys = IndexKeys::of(kind, old)
             .map_err(|e| StoreError::Corrupt(format!("stored {kind} {id:?}: {e}")))?;
-        self.check_user_name_free(new_keys.user_name.as_deref(), id, doc)?;
+        // A user keeping its userName (a deactivation, most updates) already holds that index
+        // entry: looking it up again would cost a b-tree search on the writer thread.
+        if new_keys.user_name != old_keys.user_name {
+            self.check_user_name_free(new_keys.user_name.as_deref(), id, doc)?;
+        }
 
         let records = match kind {
             Kind::User => &mut self.users,
             Kind::Group => &mut self.groups,
         };
         self.writes += 1;
-        records.insert(id, bytes.as_slice())?;
+        records.insert(id, bytes)?;
         self.move_index_entries(kind, id, &old_keys, &new_keys)
     }
 

@@ -338,6 +338,7 @@ impl Directory {
                         id: &id,
                         old: None,
                         new: Some(&doc),
+                        diff: None,
                         members: None,
                         left_groups: None,
                     };
@@ -369,6 +370,7 @@ impl Directory {
                                 id: &group_id,
                                 old: None,
                                 new: None,
+                                diff: None,
                                 members: Some(&delta),
                                 left_groups: None,
                             };
