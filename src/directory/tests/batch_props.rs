@@ -541,13 +541,21 @@ fn batched(store: &Arc<Store>, dir: &Directory, ids: &Ids, ops: &[Op]) -> Batche
     let mut running = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         let (d, ids, op) = (dir.clone(), ids.clone(), op.clone());
-        let h = thread::spawn(move || execute(&d, &ids, &op));
-        // The next write is submitted only once this one is queued (or has answered without
-        // reaching the store: a refusal found while planning), so the queue holds them in order.
+        let (tell, tid) = mpsc::channel();
+        let h = thread::spawn(move || {
+            let _ = tell.send(own_task());
+            execute(&d, &ids, &op)
+        });
+        let tid = tid.recv().unwrap();
+        // The next write is submitted only once this one is in the queue (or has answered
+        // without reaching the store: a refusal found while planning), so the queue holds them
+        // in order. The writer counts a write just *before* sending it, so the count alone
+        // would let the next write overtake one preempted in between (it happened, once in
+        // ~1500 cases); a write is surely sent once its thread sleeps waiting for the answer.
         // The deadline only turns a hang into a failure; it measures nothing.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if store.queued_writes() > queued {
+            if store.queued_writes() > queued && tid.as_deref().is_none_or(asleep) {
                 queued += 1;
                 break;
             }
@@ -573,6 +581,25 @@ fn batched(store: &Arc<Store>, dir: &Directory, ids: &Ids, ops: &[Op]) -> Batche
         queued,
         batches,
     }
+}
+
+/// This thread's `/proc/self/task` entry; `None` where there is no procfs.
+fn own_task() -> Option<String> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    Some(link.file_name()?.to_str()?.to_string())
+}
+
+/// Whether the thread is asleep (`S`, as in a blocking receive). A thread preempted between
+/// counting its write and sending it is runnable (`R`), never `S`: sending does not block.
+/// Without procfs, every thread counts as asleep and the order rests on the count alone.
+fn asleep(task: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{task}/stat")) else {
+        return true;
+    };
+    // "tid (name) S ...": the name may hold spaces or parentheses, the state follows the last ')'.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next())
+        == Some('S')
 }
 
 struct Batched {
