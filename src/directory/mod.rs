@@ -140,5 +140,6 @@ impl From<ScimError> for DirError {
 #[cfg(test)]
 mod tests {
     mod batch;
+    mod batch_props;
     mod planner;
 }
