@@ -380,18 +380,27 @@ impl<'a> WriteTx<'a> {
     /// Two multimap inserts, O(log n) whatever the group's size; the member list is never read.
     /// The caller checks that both ids exist.
     pub fn add_member(&mut self, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+        // Looked up first: redb rewrites a large group's value tree even for a value it holds,
+        // and counting that as a write would make a batch of re-adds (IdPs re-send them) pay a
+        // durable commit that changes nothing.
+        if self.is_member(group_id, member_id)? {
+            return Ok(false);
+        }
         self.writes += 1;
-        let existed = self.group_members.insert(group_id, member_id)?;
+        self.group_members.insert(group_id, member_id)?;
         self.member_groups.insert(member_id, group_id)?;
-        Ok(!existed)
+        Ok(true)
     }
 
     /// Removes `member_id` from `group_id`. Returns `true` if it was a member.
     pub fn remove_member(&mut self, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+        if !self.is_member(group_id, member_id)? {
+            return Ok(false);
+        }
         self.writes += 1;
-        let existed = self.group_members.remove(group_id, member_id)?;
+        self.group_members.remove(group_id, member_id)?;
         self.member_groups.remove(member_id, group_id)?;
-        Ok(existed)
+        Ok(true)
     }
 
     /// Removes every member of `group_id` (both directions) and returns how many there were.

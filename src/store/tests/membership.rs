@@ -21,6 +21,25 @@ fn populated() -> (tempfile::TempDir, Store) {
 }
 
 #[test]
+fn re_adding_or_re_removing_a_member_commits_nothing() {
+    let (_dir, store) = populated();
+    assert!(store.write(|w| w.add_member("g1", "u1")).unwrap());
+    let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&commits);
+    store.observe_batches(move |_, _| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    // What IdPs re-send: an add of a member, a remove of a non-member. Neither changes the
+    // store, so neither may cost a durable commit.
+    assert!(!store.write(|w| w.add_member("g1", "u1")).unwrap());
+    assert!(!store.write(|w| w.remove_member("g1", "u2")).unwrap());
+    assert_eq!(commits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(store.write(|w| w.remove_member("g1", "u1")).unwrap());
+    assert_eq!(commits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(store.read().unwrap().members("g1").unwrap().is_empty());
+}
+
+#[test]
 fn add_member_is_idempotent() {
     let (_dir, store) = populated();
     let added: Vec<bool> = store
