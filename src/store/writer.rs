@@ -22,7 +22,7 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -69,7 +69,10 @@ pub(super) struct Writer {
     queue: Option<SyncSender<Box<dyn Work>>>,
     capacity: usize,
     /// Operations in the queue, not yet taken by the writer (the channel cannot say).
-    waiting: Arc<AtomicUsize>,
+    /// Sent and not yet taken. Counted after the send, so a count a caller sees is of jobs
+    /// really in the queue (the batching tests rely on it); the writer may take a job before
+    /// its sender counts it, which makes the count -1 for a moment, read as 0.
+    waiting: Arc<AtomicIsize>,
     /// Batches committed so far; counted before any of the batch's writes is answered.
     commits: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -83,7 +86,7 @@ impl Writer {
         observer: Arc<RwLock<Option<CommitObserver>>>,
     ) -> Result<Writer, StoreError> {
         let (queue, inbox) = mpsc::sync_channel::<Box<dyn Work>>(capacity);
-        let waiting = Arc::new(AtomicUsize::new(0));
+        let waiting = Arc::new(AtomicIsize::new(0));
         let commits = Arc::new(AtomicU64::new(0));
         let (taken, counted) = (Arc::clone(&waiting), Arc::clone(&commits));
         let thread = std::thread::Builder::new()
@@ -120,14 +123,10 @@ impl Writer {
             outcome: None,
             reply,
         });
-        // Counted before it is sent, so the writer can never take it before it is counted.
-        self.waiting.fetch_add(1, Ordering::AcqRel);
-        let sent = queue.try_send(job);
-        if sent.is_err() {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-        }
-        match sent {
-            Ok(()) => {}
+        match queue.try_send(job) {
+            Ok(()) => {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+            }
             Err(TrySendError::Full(_)) => {
                 return Ended::Failed {
                     value: None,
@@ -158,7 +157,7 @@ impl Writer {
 
     /// How many operations are queued and not yet taken by the writer.
     pub(super) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
+        usize::try_from(self.waiting.load(Ordering::Acquire)).unwrap_or(0)
     }
 
     /// Whether the writer thread is still running.
@@ -242,7 +241,7 @@ where
 fn run(
     db: &Database,
     inbox: &Receiver<Box<dyn Work>>,
-    waiting: &AtomicUsize,
+    waiting: &AtomicIsize,
     commits: &AtomicU64,
     observer: &RwLock<Option<CommitObserver>>,
 ) {
