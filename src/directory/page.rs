@@ -175,19 +175,15 @@ impl Directory {
                     (Some(a), false) => (Bound::Excluded(a), Bound::Unbounded),
                     (Some(a), true) => (Bound::Unbounded, Bound::Excluded(a)),
                 };
-                let position = |id: &str| Position {
-                    key: None,
-                    id: id.to_owned(),
-                };
-                if filtered {
-                    tx.scan_range(q.sk, range, backward, &mut |id, doc| {
-                        visit(position(id), Some(doc))
-                    })
-                } else {
-                    // Unfiltered, a walk mostly skips (startIndex=5001 passes 5,000 records):
-                    // ids only, and the page's records are read by id when it is loaded.
-                    tx.ids_in(q.sk, range, backward, &mut |id| visit(position(id), None))
-                }
+                tx.scan_range(q.sk, range, backward, &mut |id, doc| {
+                    visit(
+                        Position {
+                            key: None,
+                            id: id.to_owned(),
+                        },
+                        Some(doc),
+                    )
+                })
             }
             Source::Ids(ids) => {
                 let slice = slice_around(ids, from.map(|p| &p.id), backward, |a, b| a.cmp(b));
@@ -292,7 +288,39 @@ impl Directory {
                 previous: None,
             });
         }
-        self.walk(tx, q, &source, None, false, &mut |item| {
+        // Unfiltered, the records before the page need not be read at all: their ids are
+        // counted off (startIndex=5001 passes 5,000 of them) and the walk starts after the
+        // last one, where only the page is decoded.
+        let mut from: Option<Position> = None;
+        if matches!(source, Source::Scan) && q.filter.is_none() && start > 1 {
+            tx.ids_in(
+                q.sk,
+                (Bound::Unbounded, Bound::Unbounded),
+                false,
+                &mut |id| {
+                    seen += 1;
+                    if seen == start - 1 {
+                        from = Some(Position {
+                            key: None,
+                            id: id.to_owned(),
+                        });
+                        return Ok(false);
+                    }
+                    Ok(true)
+                },
+            )
+            .map_err(from_store)?;
+            if from.is_none() {
+                // Fewer records than the count said: none for this page.
+                return Ok(Page {
+                    docs,
+                    total: Some(seen),
+                    next: None,
+                    previous: None,
+                });
+            }
+        }
+        self.walk(tx, q, &source, from.as_ref(), false, &mut |item| {
             seen += 1;
             if seen >= start && seen < start.saturating_add(count) {
                 if let Some(d) = self.load(tx, q, item)? {
