@@ -299,12 +299,11 @@ impl Directory {
                 actor: &actor,
             };
             let members = members.map(|m| [MemberChange::Set(m)]);
-            let attrs_changed = !writable_part_eq(&old, &attrs);
             me.save_if_changed(
                 tx,
                 how,
                 old,
-                (&attrs, attrs_changed),
+                &attrs,
                 members.as_ref().map_or(&[], |m| &m[..]),
             )
         }))
@@ -378,8 +377,7 @@ impl Directory {
                 op: Op::Patch,
                 actor: &actor,
             };
-            let attrs_changed = !writable_part_eq(&old, &attrs);
-            me.save_if_changed(tx, how, old, (&attrs, attrs_changed), &member_changes)
+            me.save_if_changed(tx, how, old, &attrs, &member_changes)
         }))
     }
 
@@ -441,7 +439,7 @@ impl Directory {
         tx: &mut WriteTx<'_>,
         how: Saving<'_>,
         old: Value,
-        (attrs, attrs_changed): (&serde_json::Map<String, Value>, bool),
+        attrs: &serde_json::Map<String, Value>,
         member_changes: &[MemberChange],
     ) -> Result<Value, DirError> {
         let Saving {
@@ -450,6 +448,7 @@ impl Directory {
             op,
             actor,
         } = how;
+        let attrs_changed = !writable_part_eq(&old, attrs);
         if !attrs_changed && member_changes.is_empty() {
             return Ok(old);
         }

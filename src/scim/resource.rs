@@ -286,12 +286,18 @@ pub fn assemble(
     Value::Object(doc)
 }
 
+/// Whether a stored document's key is the server's (id, schemas, meta), not a client-writable
+/// attribute.
+fn is_server_key(k: &str) -> bool {
+    k == "id" || k == "schemas" || k == "meta"
+}
+
 /// The client-writable attributes of a stored document (everything but id, schemas, meta).
 pub fn writable_part(doc: &Value) -> Map<String, Value> {
     let mut out = Map::new();
     if let Value::Object(o) = doc {
         for (k, v) in o {
-            if k != "id" && k != "schemas" && k != "meta" {
+            if !is_server_key(k) {
                 out.insert(k.clone(), v.clone());
             }
         }
@@ -307,7 +313,7 @@ pub fn writable_part_eq(doc: &Value, attrs: &Map<String, Value>) -> bool {
     };
     let mut n = 0;
     for (k, v) in o {
-        if k == "id" || k == "schemas" || k == "meta" {
+        if is_server_key(k) {
             continue;
         }
         if attrs.get(k) != Some(v) {

@@ -555,19 +555,12 @@ impl Registry {
 
     /// Extension schemas a resource type allows, with whether each is required.
     pub fn extensions(&self, kind: ResourceKind) -> Vec<(&Schema, bool)> {
-        self.extensions
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, s)| (s, false))
-            .collect()
+        self.extensions_of(kind).map(|s| (s, false)).collect()
     }
 
     /// The extension URNs of `kind` (for path parsing: they decide where a URN prefix ends).
     pub fn extension_urns(&self, kind: ResourceKind) -> Vec<&str> {
-        self.extensions(kind)
-            .into_iter()
-            .map(|(s, _)| s.id.as_str())
-            .collect()
+        self.extensions_of(kind).map(|s| s.id.as_str()).collect()
     }
 
     pub fn extension(&self, kind: ResourceKind, urn: &str) -> Option<&Schema> {

@@ -18,6 +18,8 @@ mod query;
 mod read;
 mod record;
 mod tables;
+#[cfg(test)]
+pub(crate) mod testing;
 mod verify;
 mod write;
 mod writer;

@@ -3,7 +3,7 @@
 //! queued with it would fail. The writer is held while the writes queue, so they share one
 //! transaction whatever the threads' timing.
 
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::directory::{Actor, Directory};
 use crate::scim::{Registry, ResourceKind, ScimError};
+use crate::store::testing::hold_writer;
 use crate::store::{Store, StoreError};
 
 fn actor() -> Actor {
@@ -105,18 +106,7 @@ fn refused_writes_do_not_spoil_the_valid_writes_they_share_a_commit_with() {
     ];
 
     // Hold the writer, queue every write behind it, then let go: one batch.
-    let (release, wait) = mpsc::channel::<()>();
-    let (inside, started) = mpsc::channel::<()>();
-    let s = Arc::clone(&store);
-    let holder = thread::spawn(move || {
-        s.write(move |_| {
-            inside.send(()).unwrap();
-            let _ = wait.recv();
-            Ok::<_, StoreError>(())
-        })
-        .unwrap()
-    });
-    started.recv().unwrap();
+    let (release, holder) = hold_writer(&store);
     let n = writes.len();
     let running: Vec<_> = writes
         .into_iter()

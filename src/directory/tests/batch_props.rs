@@ -27,7 +27,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,7 @@ use crate::guard::live::Guard;
 use crate::metrics::GuardMetrics;
 use crate::scim::bulk::BulkRequest;
 use crate::scim::{Registry, ResourceKind, ScimError};
+use crate::store::testing::hold_writer;
 use crate::store::{Store, StoreError, WriteTx};
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -525,37 +526,20 @@ fn batched(store: &Arc<Store>, dir: &Directory, ids: &Ids, ops: &[Op]) -> Batche
     let batches = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&batches);
     store.observe_batches(move |_, n| seen.lock().unwrap().push(n));
-    let (release, wait) = mpsc::channel::<()>();
-    let (inside, started) = mpsc::channel::<()>();
-    let s = Arc::clone(store);
-    let holder = thread::spawn(move || {
-        s.write(move |_| {
-            inside.send(()).unwrap();
-            let _ = wait.recv();
-            Ok::<_, StoreError>(())
-        })
-        .unwrap()
-    });
-    started.recv().unwrap();
+    let (release, holder) = hold_writer(store);
     let mut queued = 0;
     let mut running = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         let (d, ids, op) = (dir.clone(), ids.clone(), op.clone());
-        let (tell, tid) = mpsc::channel();
-        let h = thread::spawn(move || {
-            let _ = tell.send(own_task());
-            execute(&d, &ids, &op)
-        });
-        let tid = tid.recv().unwrap();
+        let h = thread::spawn(move || execute(&d, &ids, &op));
         // The next write is submitted only once this one is in the queue (or has answered
         // without reaching the store: a refusal found while planning), so the queue holds them
-        // in order. The writer counts a write just *before* sending it, so the count alone
-        // would let the next write overtake one preempted in between (it happened, once in
-        // ~1500 cases); a write is surely sent once its thread sleeps waiting for the answer.
-        // The deadline only turns a hang into a failure; it measures nothing.
+        // in order. The writer counts a write only once it is sent, so a rise in the count
+        // means it is in the queue. The deadline only turns a hang into a failure; it
+        // measures nothing.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if store.queued_writes() > queued && tid.as_deref().is_none_or(asleep) {
+            if store.queued_writes() > queued {
                 queued += 1;
                 break;
             }
@@ -581,25 +565,6 @@ fn batched(store: &Arc<Store>, dir: &Directory, ids: &Ids, ops: &[Op]) -> Batche
         queued,
         batches,
     }
-}
-
-/// This thread's `/proc/self/task` entry; `None` where there is no procfs.
-fn own_task() -> Option<String> {
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    Some(link.file_name()?.to_str()?.to_string())
-}
-
-/// Whether the thread is asleep (`S`, as in a blocking receive). A thread preempted between
-/// counting its write and sending it is runnable (`R`), never `S`: sending does not block.
-/// Without procfs, every thread counts as asleep and the order rests on the count alone.
-fn asleep(task: &str) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{task}/stat")) else {
-        return true;
-    };
-    // "tid (name) S ...": the name may hold spaces or parentheses, the state follows the last ')'.
-    stat.rfind(')')
-        .and_then(|i| stat[i + 1..].trim_start().chars().next())
-        == Some('S')
 }
 
 struct Batched {

@@ -6,12 +6,12 @@
 //! threads' timing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::{insert_all, user};
+use crate::store::testing::hold_writer;
 use crate::store::{Ended, Kind, Options, Store, StoreError, WriteTx};
 
 type Op = Box<dyn FnOnce(&mut WriteTx<'_>) -> Result<(), StoreError> + Send>;
@@ -31,23 +31,6 @@ fn store_with_queue(queue: usize) -> (tempfile::TempDir, Arc<Store>, Arc<Mutex<V
     let seen = Arc::clone(&batches);
     store.observe_batches(move |_, n| seen.lock().unwrap().push(n));
     (dir, Arc::new(store), batches)
-}
-
-/// Occupies the writer until the returned sender is used (or dropped).
-fn hold_writer(store: &Arc<Store>) -> (mpsc::Sender<()>, JoinHandle<()>) {
-    let (release, wait) = mpsc::channel::<()>();
-    let (started, inside) = mpsc::channel::<()>();
-    let s = Arc::clone(store);
-    let holder = thread::spawn(move || {
-        s.write(move |_tx| {
-            started.send(()).unwrap();
-            let _ = wait.recv();
-            Ok::<_, StoreError>(())
-        })
-        .unwrap();
-    });
-    inside.recv().unwrap();
-    (release, holder)
 }
 
 /// Queues `ops` behind the held writer and returns once they all wait in the queue; the
