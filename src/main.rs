@@ -200,6 +200,12 @@ impl Failure {
     }
 }
 
+// mimalloc rather than the C library's malloc: serving a request allocates and frees many small
+// JSON values on every worker thread, and glibc's arenas showed lock contention in the write
+// path's profile (docs/PERFORMANCE.md, "Allocator"); musl's allocator is slower still.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Usage errors exit with 2 (clap's convention matches ours); --help and --version with 0.
     let cli = Cli::parse();
