@@ -11,6 +11,7 @@ mod page;
 mod plan;
 mod query;
 mod render;
+mod spliced;
 mod stream;
 mod transfer;
 mod view;
@@ -142,4 +143,5 @@ mod tests {
     mod batch;
     mod batch_props;
     mod planner;
+    mod spliced_props;
 }

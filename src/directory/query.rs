@@ -148,7 +148,7 @@ impl Directory {
         };
         match params.cursor.as_deref() {
             None => {
-                let start = params.start_index.unwrap_or(1).max(1) as u64;
+                let (start, _) = listing.index_window();
                 let page = self.index_page(&tx, &q, &plan, start, count)?;
                 let total = page.total.unwrap_or_default();
                 Ok(list_response(render(page.docs)?, total, start))
@@ -330,6 +330,41 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// The userName of a lookup that the stored JSON can answer as it is (`spliced.rs`):
+    /// `userName eq "…"` and nothing else, no projection, index paging. The index holds
+    /// lower-cased userNames and the evaluator compares lower-cased, so the index's hit is
+    /// exactly the filter's match and need not be evaluated again.
+    pub(super) fn spliceable_user_name(&self) -> Option<&str> {
+        if self.kind != ResourceKind::User
+            || !self.projection.is_default()
+            || self.params.cursor.is_some()
+        {
+            return None;
+        }
+        let f = self.filter.as_ref()?;
+        let Filter::Compare {
+            op: filter::CompareOp::Eq,
+            value: filter::Literal::String(name),
+            ..
+        } = f
+        else {
+            return None;
+        };
+        matches!(
+            plan(f, self.kind),
+            Plan::Index(Access::Point(Indexed::UserName, _))
+        )
+        .then_some(name.as_str())
+    }
+
+    /// The `startIndex` and `count` of an index page.
+    pub(super) fn index_window(&self) -> (u64, u64) {
+        (
+            self.params.start_index.unwrap_or(1).max(1) as u64,
+            self.count,
+        )
+    }
+
     /// Whether it answers from an index point lookup on Users (Entra's `userName eq`): a
     /// handful of small records, quick enough to read on an async worker instead of paying a
     /// hand-off to the blocking pool. Groups are never: a group renders its member list. Only

@@ -39,6 +39,37 @@ impl Directory {
         format!("{}/{}/{id}", self.base_url, kind.endpoint())
     }
 
+    /// A user's derived `groups`; `None` when the user is in no group (the attribute is then
+    /// left out).
+    pub(crate) fn derived_groups(
+        &self,
+        view: &dyn View,
+        id: &str,
+    ) -> Result<Option<Value>, ScimError> {
+        let groups = view.groups_of(id).map_err(from_store)?;
+        if groups.is_empty() {
+            return Ok(None);
+        }
+        let mut list = Vec::with_capacity(groups.len());
+        for gid in groups {
+            let mut entry = Map::new();
+            entry.insert("value".into(), json!(gid));
+            entry.insert(
+                "$ref".into(),
+                json!(self.location(ResourceKind::Group, &gid)),
+            );
+            if let Some(name) = view
+                .get_member(Kind::Group, &gid, "displayName")
+                .map_err(from_store)?
+            {
+                entry.insert("display".into(), name);
+            }
+            entry.insert("type".into(), json!("direct"));
+            list.push(Value::Object(entry));
+        }
+        Ok(Some(Value::Array(list)))
+    }
+
     /// Adds the derived attributes to a stored document.
     pub(crate) fn render(
         &self,
@@ -72,27 +103,8 @@ impl Directory {
         };
         match kind {
             ResourceKind::User if derive.groups => {
-                let groups = view.groups_of(&id).map_err(from_store)?;
-                if !groups.is_empty() {
-                    let mut list = Vec::with_capacity(groups.len());
-                    for gid in groups {
-                        let mut entry = Map::new();
-                        entry.insert("value".into(), json!(gid));
-                        entry.insert(
-                            "$ref".into(),
-                            json!(self.location(ResourceKind::Group, &gid)),
-                        );
-                        if let Some(name) = view
-                            .get(Kind::Group, &gid)
-                            .map_err(from_store)?
-                            .and_then(|g| g.get("displayName").cloned())
-                        {
-                            entry.insert("display".into(), name);
-                        }
-                        entry.insert("type".into(), json!("direct"));
-                        list.push(Value::Object(entry));
-                    }
-                    insert_before_meta(obj, "groups", Value::Array(list));
+                if let Some(groups) = self.derived_groups(view, &id)? {
+                    insert_before_meta(obj, "groups", groups);
                 }
             }
             ResourceKind::Group if derive.members => {

@@ -7,6 +7,7 @@ use crate::store::{Kind, ReadTx, StoreError, WriteTx};
 
 pub(crate) trait View {
     fn get(&self, kind: Kind, id: &str) -> Result<Option<Value>, StoreError>;
+    fn get_member(&self, kind: Kind, id: &str, name: &str) -> Result<Option<Value>, StoreError>;
     fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError>;
     fn members(&self, group_id: &str) -> Result<Vec<String>, StoreError>;
     fn groups_of(&self, member_id: &str) -> Result<Vec<String>, StoreError>;
@@ -17,6 +18,14 @@ macro_rules! delegate_view {
         impl View for $t {
             fn get(&self, kind: Kind, id: &str) -> Result<Option<Value>, StoreError> {
                 <$t>::get(self, kind, id)
+            }
+            fn get_member(
+                &self,
+                kind: Kind,
+                id: &str,
+                name: &str,
+            ) -> Result<Option<Value>, StoreError> {
+                <$t>::get_member(self, kind, id, name)
             }
             fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError> {
                 <$t>::exists(self, kind, id)

@@ -55,6 +55,11 @@ pub fn json(status: u16, body: &Value) -> Response<Body> {
     if serde_json::to_writer(&mut bytes, body).is_err() {
         bytes = b"{}".to_vec();
     }
+    json_bytes(status, bytes)
+}
+
+/// [`json`] for a body already serialized (`scim::raw`).
+pub fn json_bytes(status: u16, bytes: Vec<u8>) -> Response<Body> {
     let mut resp = Response::new(full(bytes));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()

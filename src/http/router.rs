@@ -356,12 +356,14 @@ async fn dispatch(
                 // Point lookups run inline: the blocking pool's hand-off costs more than the
                 // read (benches/load, docs/PERFORMANCE.md).
                 let listing = dir.prepare_list(kind, &params)?;
-                let list = if listing.is_point() {
-                    dir.run_list(&listing)?
-                } else {
-                    blocking(move || dir.run_list(&listing)).await?
-                };
-                Ok(respond::json(200, &list))
+                if !listing.is_point() {
+                    let list = blocking(move || dir.run_list(&listing)).await?;
+                    return Ok(respond::json(200, &list));
+                }
+                match dir.point_list_json(&listing)? {
+                    Some(bytes) => Ok(respond::json_bytes(200, bytes)),
+                    None => Ok(respond::json(200, &dir.run_list(&listing)?)),
+                }
             }
             Method::POST => {
                 let body = json_body(app.body_limit(), parts, body).await?;
@@ -420,9 +422,16 @@ async fn resource(
                 return get_group(dir, streams, id, attrs, excl, if_none_match).await;
             }
             // One record and its group list: read inline, like a point lookup.
-            let (v, version) = dir.get(kind, &id, attrs.as_deref(), excl.as_deref())?;
+            let (resp, version) =
+                match dir.get_json(kind, &id, attrs.as_deref(), excl.as_deref())? {
+                    Some((bytes, version)) => (respond::json_bytes(200, bytes), version),
+                    None => {
+                        let (v, version) = dir.get(kind, &id, attrs.as_deref(), excl.as_deref())?;
+                        (respond::json(200, &v), version)
+                    }
+                };
             Ok(versioned(
-                respond::json(200, &v),
+                resp,
                 version.as_deref(),
                 if_none_match.as_deref(),
             ))

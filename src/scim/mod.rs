@@ -12,6 +12,7 @@ pub mod limits;
 pub mod patch;
 pub mod path;
 pub mod projection;
+pub mod raw;
 pub mod resource;
 pub mod schema;
 pub mod search;

@@ -84,26 +84,60 @@ impl Projection {
         };
         // Filtered in place, keeping the order: rebuilding the map re-hashed every key of every
         // resource of every response (docs/PERFORMANCE.md, "Where the time goes").
-        src.retain(|key, value| {
-            if key == "schemas" {
-                return true;
-            }
-            if let Some(ext) = reg.extension(kind, key) {
-                let Value::Object(inner) = value else {
-                    return false;
-                };
-                self.retain_in(reg, kind, Some(&ext.id), inner);
-                return !inner.is_empty();
-            }
-            if is_undeclared_extension(reg, kind, key) {
-                let named =
-                    |i: &Item| matches!(i, Item::Extension(u) if u.eq_ignore_ascii_case(key));
-                let included = self.include.as_ref().is_none_or(|l| l.iter().any(named));
-                return included && !self.exclude.iter().any(named);
-            }
-            self.keep_in_place(reg, kind, None, key, value)
-        });
+        src.retain(|key, value| self.retain_entry(reg, kind, key, value));
         Value::Object(src)
+    }
+
+    /// [`apply`](Self::apply) to one top-level member: false drops it, true keeps it (narrowed
+    /// in place where the projection narrows it).
+    pub fn retain_entry(
+        &self,
+        reg: &Registry,
+        kind: ResourceKind,
+        key: &str,
+        value: &mut Value,
+    ) -> bool {
+        if key == "schemas" {
+            return true;
+        }
+        if let Some(ext) = reg.extension(kind, key) {
+            let Value::Object(inner) = value else {
+                return false;
+            };
+            self.retain_in(reg, kind, Some(&ext.id), inner);
+            return !inner.is_empty();
+        }
+        if is_undeclared_extension(reg, kind, key) {
+            let named = |i: &Item| matches!(i, Item::Extension(u) if u.eq_ignore_ascii_case(key));
+            let included = self.include.as_ref().is_none_or(|l| l.iter().any(named));
+            return included && !self.exclude.iter().any(named);
+        }
+        self.keep_in_place(reg, kind, None, key, value)
+    }
+
+    /// Whether the projection names nothing: neither `attributes` nor `excludedAttributes`.
+    pub fn is_default(&self) -> bool {
+        self.include.is_none() && self.exclude.is_empty()
+    }
+
+    /// What [`apply`](Self::apply) does with a top-level `key` under the default projection,
+    /// when that does not depend on the value: `Some(true)` returns the value unchanged,
+    /// `Some(false)` drops it. `None` for a declared extension, whose object is narrowed to
+    /// the attributes its schema knows and returns, so its value must be looked into.
+    pub fn default_keeps(reg: &Registry, kind: ResourceKind, key: &str) -> Option<bool> {
+        if key == "schemas" {
+            return Some(true);
+        }
+        if reg.extension(kind, key).is_some() {
+            return None;
+        }
+        if is_undeclared_extension(reg, kind, key) {
+            return Some(true);
+        }
+        Some(matches!(
+            reg.resolve(kind, None, key).map(|r| r.attr.returned),
+            Some(Returned::Always | Returned::Default)
+        ))
     }
 
     /// Keeps the attributes of `obj` (an extension's object) that the projection returns.

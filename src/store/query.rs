@@ -30,6 +30,19 @@ pub(super) fn get(t: &impl Records, kind: Kind, id: &str) -> Result<Option<Value
     }
 }
 
+/// The top-level member `name` of record `id`, if both exist, without decoding the rest.
+pub(super) fn get_member(
+    t: &impl Records,
+    kind: Kind,
+    id: &str,
+    name: &str,
+) -> Result<Option<Value>, StoreError> {
+    match t.get(id)? {
+        Some(bytes) => super::record::decode_member(kind, id, bytes.value(), name),
+        None => Ok(None),
+    }
+}
+
 /// Whether record `id` is present, without decoding it.
 pub(super) fn exists(t: &impl Records, id: &str) -> Result<bool, StoreError> {
     Ok(t.get(id)?.is_some())

@@ -39,6 +39,27 @@ impl ReadTx {
         query::get(&self.records(kind)?, kind, id)
     }
 
+    /// Hands the stored JSON of record `id` of `kind` to `f` without decoding it (for
+    /// `scim::raw`); `None` when there is no such record.
+    pub fn with_raw<R>(
+        &self,
+        kind: Kind,
+        id: &str,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        Ok(self.records(kind)?.get(id)?.map(|bytes| f(bytes.value())))
+    }
+
+    /// The top-level member `name` of record `id` of `kind`, without decoding the rest.
+    pub fn get_member(
+        &self,
+        kind: Kind,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        query::get_member(&self.records(kind)?, kind, id, name)
+    }
+
     /// Whether record `id` of `kind` exists.
     pub fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError> {
         query::exists(&self.records(kind)?, id)

@@ -130,3 +130,52 @@ pub(super) fn decode(kind: Kind, id: &str, bytes: &[u8]) -> Result<Value, StoreE
         ))),
     }
 }
+
+/// The top-level member `name` of a stored record, the rest skipped rather than built (a
+/// group's displayName, read for every group of every rendered user). Errors as [`decode`].
+pub(super) fn decode_member(
+    kind: Kind,
+    id: &str,
+    bytes: &[u8],
+    name: &str,
+) -> Result<Option<Value>, StoreError> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct Seek<'n>(&'n str);
+    impl<'de> DeserializeSeed<'de> for Seek<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Seek<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<String>()? {
+                if key == self.0 {
+                    // The last of duplicate keys, as a `Value` map keeps it.
+                    found = Some(map.next_value::<Value>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let member = Seek(name)
+        .deserialize(&mut de)
+        .and_then(|m| de.end().map(|()| m));
+    member.map_err(|e| {
+        if e.is_data() {
+            StoreError::Corrupt(format!("{kind} record {id:?} is not a JSON object"))
+        } else {
+            StoreError::Corrupt(format!("{kind} record {id:?} is not valid JSON: {e}"))
+        }
+    })
+}

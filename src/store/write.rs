@@ -80,6 +80,16 @@ impl<'a> WriteTx<'a> {
         query::get(self.records(kind), kind, id)
     }
 
+    /// The top-level member `name` of record `id` of `kind`, without decoding the rest.
+    pub fn get_member(
+        &self,
+        kind: Kind,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        query::get_member(self.records(kind), kind, id, name)
+    }
+
     /// Whether record `id` of `kind` exists.
     pub fn exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError> {
         query::exists(self.records(kind), id)
