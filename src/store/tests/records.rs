@@ -354,3 +354,62 @@ fn write_tx_reads_its_own_uncommitted_state() {
         })
         .unwrap();
 }
+
+#[test]
+fn get_member_reads_one_member_as_get_would() {
+    let (_dir, store) = temp_store();
+    insert_all(
+        &store,
+        &[(Kind::Group, "g1", group("g1", "Admins \"EU\"", None))],
+    );
+    let r = store.read().unwrap();
+    let whole = r.get(Kind::Group, "g1").unwrap().unwrap();
+    assert_eq!(
+        r.get_member(Kind::Group, "g1", "displayName")
+            .unwrap()
+            .as_ref(),
+        whole.get("displayName")
+    );
+    assert_eq!(
+        r.get_member(Kind::Group, "g1", "meta").unwrap().as_ref(),
+        whole.get("meta"),
+        "an object member comes back whole"
+    );
+    assert_eq!(r.get_member(Kind::Group, "g1", "nickName").unwrap(), None);
+    assert_eq!(
+        r.get_member(Kind::Group, "nobody", "displayName").unwrap(),
+        None
+    );
+    assert_eq!(r.get_member(Kind::User, "g1", "displayName").unwrap(), None);
+}
+
+#[test]
+fn decode_member_keeps_the_last_duplicate_and_refuses_what_decode_refuses() {
+    use crate::store::record::{decode, decode_member};
+    let dup = br#"{"displayName":"old","x":[1,{"a":2}],"displayName":"new"}"#;
+    assert_eq!(
+        decode_member(Kind::Group, "g", dup, "displayName").unwrap(),
+        decode(Kind::Group, "g", dup)
+            .unwrap()
+            .get("displayName")
+            .cloned()
+    );
+    for bad in [
+        &b"[1]"[..],
+        b"\"s\"",
+        b"{\"displayName\":",
+        b"{} x",
+        b"",
+        b"{\"a\":tru}",
+    ] {
+        assert!(
+            matches!(
+                decode_member(Kind::Group, "g", bad, "displayName"),
+                Err(StoreError::Corrupt(_))
+            ),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+        assert!(decode(Kind::Group, "g", bad).is_err());
+    }
+}
