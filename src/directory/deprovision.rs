@@ -83,13 +83,21 @@ impl Directory {
     /// transaction has ended, committed or not, so an admission of a write that was never
     /// stored is taken back.
     pub(super) fn guarded(&self, f: super::write::Apply) -> Result<Value, ScimError> {
-        let ended = self.store.write_ended(move |tx| {
-            let mut pending = Pending::default();
-            match f(tx, &mut pending) {
-                Ok(v) => Ok((v, pending)),
-                Err(e) => Err((e, pending)),
-            }
-        });
+        let ended = self.store.write_ended(with_pending(f));
+        self.settle_ended(ended)
+    }
+
+    /// [`Directory::guarded`] for async callers. The guard is settled only when the future is
+    /// polled to the end, so callers must not drop it midway (the HTTP layer spawns it).
+    pub(super) async fn guarded_async(&self, f: super::write::Apply) -> Result<Value, ScimError> {
+        let ended = self.store.write_ended_async(with_pending(f)).await;
+        self.settle_ended(ended)
+    }
+
+    fn settle_ended(
+        &self,
+        ended: Ended<(Value, Pending), (DirError, Pending)>,
+    ) -> Result<Value, ScimError> {
         match ended {
             Ended::Committed((v, pending)) => {
                 self.guard_settle(pending, true);
@@ -195,6 +203,22 @@ fn deprovision(kind: ResourceKind, old: &Value, new: Option<&Map<String, Value>>
     let was_active = old.get("active") != Some(&Value::Bool(false));
     let now_inactive = new.get("active") == Some(&Value::Bool(false));
     (was_active && now_inactive).then_some(How::Disable)
+}
+
+/// A guarded write as the store runs it: its outcome carries what it owes the guard, refused
+/// or not.
+fn with_pending(
+    f: super::write::Apply,
+) -> impl FnOnce(&mut crate::store::WriteTx<'_>) -> Result<(Value, Pending), (DirError, Pending)>
+       + Send
+       + 'static {
+    move |tx| {
+        let mut pending = Pending::default();
+        match f(tx, &mut pending) {
+            Ok(v) => Ok((v, pending)),
+            Err(e) => Err((e, pending)),
+        }
+    }
 }
 
 #[cfg(test)]

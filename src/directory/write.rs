@@ -112,6 +112,21 @@ impl Directory {
         Ok(self.written(kind, doc))
     }
 
+    /// [`Directory::create`] for async callers: the checks and the reply run on the caller's
+    /// task and only the transaction waits, without a blocking thread. Poll it to the end (see
+    /// [`Directory::guarded_async`]).
+    pub async fn create_async(
+        &self,
+        kind: ResourceKind,
+        body: &Value,
+        actor: &Actor,
+    ) -> Result<Written, ScimError> {
+        let doc = self
+            .guarded_async(self.plan_create(kind, body, actor)?)
+            .await?;
+        Ok(self.written(kind, doc))
+    }
+
     /// The committed write of [`Directory::create`], as stored: bulk reports it unrendered.
     pub(super) fn create_stored(
         &self,
@@ -321,6 +336,21 @@ impl Directory {
         actor: &Actor,
     ) -> Result<Option<Written>, ScimError> {
         let doc = self.patch_stored(kind, id, body, if_match, actor)?;
+        Ok(render.then(|| self.written(kind, doc)))
+    }
+
+    /// [`Directory::patch`] for async callers, as [`Directory::create_async`].
+    pub async fn patch_async(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        render: bool,
+        if_match: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Option<Written>, ScimError> {
+        let apply = self.plan_patch(kind, id, body, if_match, actor)?;
+        let doc = self.guarded_async(apply).await?;
         Ok(render.then(|| self.written(kind, doc)))
     }
 

@@ -367,7 +367,13 @@ async fn dispatch(
             }
             Method::POST => {
                 let body = json_body(app.body_limit(), parts, body).await?;
-                let w = blocking(move || dir.create(kind, &body, &actor)).await?;
+                // A user's reply is one record and its groups, rendered inline; a new group's
+                // may list thousands of members, so it is rendered on the blocking pool.
+                let w = if kind == ResourceKind::User {
+                    spawned(async move { dir.create_async(kind, &body, &actor).await }).await?
+                } else {
+                    blocking(move || dir.create(kind, &body, &actor)).await?
+                };
                 Ok(written(respond::json(201, &w.resource), &w))
             }
             _ => Ok(respond::method_not_allowed(
@@ -447,9 +453,11 @@ async fn resource(
             // Users answer 200 with the resource (Entra's documented form); groups answer 204,
             // so a PATCH on a huge group never serializes its member list.
             let render = kind == ResourceKind::User;
-            let w =
-                blocking(move || dir.patch(kind, &id, &body, render, if_match.as_deref(), &actor))
-                    .await?;
+            let w = spawned(async move {
+                dir.patch_async(kind, &id, &body, render, if_match.as_deref(), &actor)
+                    .await
+            })
+            .await?;
             Ok(match w {
                 Some(w) => written(respond::json(200, &w.resource), &w),
                 None => respond::no_content(),
@@ -602,19 +610,30 @@ async fn json_body(
     parse_json(&bytes)
 }
 
+/// Runs a write on a task of its own and waits for it: the task runs to the end even if the
+/// client goes away, so whatever the write owes after its commit (the guard's count) is
+/// settled, and a panic becomes the same 500 as in [`blocking`].
+pub(super) async fn spawned<T: Send + 'static>(
+    f: impl std::future::Future<Output = Result<T, ScimError>> + Send + 'static,
+) -> Result<T, ScimError> {
+    tokio::spawn(f).await.map_err(task_failed)?
+}
+
 /// Runs a directory call (blocking redb work) off the async workers.
 pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
 ) -> Result<T, ScimError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!(error = %e, "directory task failed");
-        // A panic may come after the commit: the outcome is unknown, and the client should read
-        // before it retries a create.
-        ScimError::internal(
-            "the request failed inside the server; its outcome is unknown: read the resource \
-             before retrying",
-        )
-    })?
+    tokio::task::spawn_blocking(f).await.map_err(task_failed)?
+}
+
+fn task_failed(e: tokio::task::JoinError) -> ScimError {
+    tracing::error!(error = %e, "directory task failed");
+    // A panic may come after the commit: the outcome is unknown, and the client should read
+    // before it retries a create.
+    ScimError::internal(
+        "the request failed inside the server; its outcome is unknown: read the resource \
+         before retrying",
+    )
 }
 
 #[cfg(test)]

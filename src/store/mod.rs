@@ -227,6 +227,21 @@ impl Store {
         self.writer.submit(false, f)
     }
 
+    /// [`Store::write_ended`] for async callers (see [`Writer::submit_async`]): the answer is
+    /// awaited instead of waited for on a blocking thread.
+    ///
+    /// [`Writer::submit_async`]: writer::Writer::submit_async
+    pub fn write_ended_async<T, E>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> impl std::future::Future<Output = Ended<T, E>> + Send + 'static
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.writer.submit_async(false, f)
+    }
+
     /// [`Store::write`] in a transaction of its own, for an all-or-nothing operation that may
     /// refuse after it has written (an import): its `Err` aborts everything it did. It waits
     /// for the batch before it and delays the one after, so keep it for such operations.

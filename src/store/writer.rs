@@ -110,13 +110,60 @@ impl Writer {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let Some(queue) = &self.queue else {
-            return Ended::Failed {
+        let (reply, answer) = mpsc::sync_channel(1);
+        if let Err(refused) = self.enqueue(alone, f, Reply::Blocking(reply)) {
+            return refused;
+        }
+        // The writer answers every job it takes, and drops (disconnecting `answer`) any job it
+        // never ran, so this cannot wait forever.
+        answer.recv().unwrap_or(Ended::Failed {
+            value: None,
+            error: StoreError::WriterStopped,
+        })
+    }
+
+    /// [`Writer::submit`] for async callers: the operation is queued at once (or refused at
+    /// once), and the answer is awaited rather than waited for on a thread of its own, which
+    /// saves a request the hand-offs to and from the blocking pool. Dropping the future does
+    /// not withdraw the operation; a caller that must act on the outcome has to be polled to
+    /// the end (the HTTP layer spawns it).
+    pub(super) fn submit_async<T, E, F>(
+        &self,
+        alone: bool,
+        f: F,
+    ) -> impl std::future::Future<Output = Ended<T, E>> + Send + 'static
+    where
+        F: FnOnce(&mut WriteTx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self.enqueue(alone, f, Reply::Waker(reply));
+        async move {
+            if let Err(refused) = queued {
+                return refused;
+            }
+            answer.await.unwrap_or(Ended::Failed {
                 value: None,
                 error: StoreError::WriterStopped,
-            };
+            })
+        }
+    }
+
+    /// Puts `f` on the queue, to be answered through `reply`; the answer at once when the
+    /// queue is full or the writer has stopped.
+    fn enqueue<T, E, F>(&self, alone: bool, f: F, reply: Reply<T, E>) -> Result<(), Ended<T, E>>
+    where
+        F: FnOnce(&mut WriteTx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let Some(queue) = &self.queue else {
+            return Err(Ended::Failed {
+                value: None,
+                error: StoreError::WriterStopped,
+            });
         };
-        let (reply, answer) = mpsc::sync_channel(1);
         let job = Box::new(Job {
             alone,
             f: Some(f),
@@ -126,28 +173,19 @@ impl Writer {
         match queue.try_send(job) {
             Ok(()) => {
                 self.waiting.fetch_add(1, Ordering::AcqRel);
+                Ok(())
             }
-            Err(TrySendError::Full(_)) => {
-                return Ended::Failed {
-                    value: None,
-                    error: StoreError::Busy {
-                        waiting: self.capacity,
-                    },
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Ended::Failed {
-                    value: None,
-                    error: StoreError::WriterStopped,
-                }
-            }
+            Err(TrySendError::Full(_)) => Err(Ended::Failed {
+                value: None,
+                error: StoreError::Busy {
+                    waiting: self.capacity,
+                },
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(Ended::Failed {
+                value: None,
+                error: StoreError::WriterStopped,
+            }),
         }
-        // The writer answers every job it takes, and drops (disconnecting `answer`) any job it
-        // never ran, so this cannot wait forever.
-        answer.recv().unwrap_or(Ended::Failed {
-            value: None,
-            error: StoreError::WriterStopped,
-        })
     }
 
     /// How many batches have committed (see `Store::read`).
@@ -196,7 +234,13 @@ struct Job<F, T, E> {
     alone: bool,
     f: Option<F>,
     outcome: Option<Result<T, E>>,
-    reply: SyncSender<Ended<T, E>>,
+    reply: Reply<T, E>,
+}
+
+/// Where a job's answer goes: a thread waiting on a channel, or a task awaiting it.
+enum Reply<T, E> {
+    Blocking(SyncSender<Ended<T, E>>),
+    Waker(tokio::sync::oneshot::Sender<Ended<T, E>>),
 }
 
 impl<F, T, E> Work for Job<F, T, E>
@@ -233,7 +277,14 @@ where
             },
         };
         // The caller may have gone (a panicking request thread); nobody is left to tell.
-        let _ = self.reply.send(ended);
+        match self.reply {
+            Reply::Blocking(tx) => {
+                let _ = tx.send(ended);
+            }
+            Reply::Waker(tx) => {
+                let _ = tx.send(ended);
+            }
+        }
     }
 }
 

@@ -266,3 +266,36 @@ fn a_read_after_an_acknowledged_write_always_sees_it() {
     }
     assert_eq!(store.read().unwrap().count(Kind::User).unwrap(), 600);
 }
+
+#[tokio::test]
+async fn an_async_write_is_queued_when_asked_and_commits_even_if_its_caller_goes() {
+    let (_dir, store, batches) = store_with_queue(2);
+    let (release, holder) = hold_writer(&store);
+    let a = store.write_ended_async(|tx| tx.insert(Kind::User, "u1", &user("u1", "bob", None)));
+    let b = store.write_ended_async(|tx| tx.insert(Kind::User, "u2", &user("u2", "carol", None)));
+    // Queued when called, not when first polled: the queue of two is full now.
+    let refused = store
+        .write_ended_async(|tx| tx.insert(Kind::User, "u9", &user("u9", "x", None)))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Ended::Failed {
+                value: None,
+                error: StoreError::Busy { waiting: 2 }
+            }
+        ),
+        "{refused:?}"
+    );
+    // The caller of `b` goes away before its answer: the write is not withdrawn.
+    drop(b);
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(matches!(a.await, Ended::Committed(())));
+    let r = store.read().unwrap();
+    assert!(r.exists(Kind::User, "u1").unwrap());
+    assert!(r.exists(Kind::User, "u2").unwrap());
+    assert!(!r.exists(Kind::User, "u9").unwrap());
+    // Both queued writes in one commit (the holder wrote nothing, so it committed nothing).
+    assert_eq!(*batches.lock().unwrap(), vec![2]);
+}
