@@ -266,6 +266,20 @@ impl Directory {
         Ok(self.written(kind, doc))
     }
 
+    /// [`Directory::replace`] for async callers, as [`Directory::create_async`].
+    pub async fn replace_async(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Written, ScimError> {
+        let apply = self.plan_replace(kind, id, body, if_match, actor)?;
+        let doc = self.guarded_async(apply).await?;
+        Ok(self.written(kind, doc))
+    }
+
     pub(super) fn replace_stored(
         &self,
         kind: ResourceKind,
@@ -516,6 +530,19 @@ impl Directory {
         actor: &Actor,
     ) -> Result<(), ScimError> {
         self.guarded(self.plan_delete(kind, id, if_match, actor))
+            .map(|_| ())
+    }
+
+    /// [`Directory::delete`] for async callers, as [`Directory::create_async`].
+    pub async fn delete_async(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+        actor: &Actor,
+    ) -> Result<(), ScimError> {
+        self.guarded_async(self.plan_delete(kind, id, if_match, actor))
+            .await
             .map(|_| ())
     }
 

@@ -444,8 +444,16 @@ async fn resource(
         }
         Method::PUT => {
             let body = json_body(body_limit, parts, body).await?;
-            let w = blocking(move || dir.replace(kind, &id, &body, if_match.as_deref(), &actor))
-                .await?;
+            // A group's reply may render thousands of members: that stays off the workers.
+            let w = if kind == ResourceKind::User {
+                spawned(async move {
+                    dir.replace_async(kind, &id, &body, if_match.as_deref(), &actor)
+                        .await
+                })
+                .await?
+            } else {
+                blocking(move || dir.replace(kind, &id, &body, if_match.as_deref(), &actor)).await?
+            };
             Ok(written(respond::json(200, &w.resource), &w))
         }
         Method::PATCH => {
@@ -464,7 +472,11 @@ async fn resource(
             })
         }
         Method::DELETE => {
-            blocking(move || dir.delete(kind, &id, if_match.as_deref(), &actor)).await?;
+            spawned(async move {
+                dir.delete_async(kind, &id, if_match.as_deref(), &actor)
+                    .await
+            })
+            .await?;
             Ok(respond::no_content())
         }
         method => Ok(respond::method_not_allowed(
