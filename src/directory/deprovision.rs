@@ -91,7 +91,26 @@ impl Directory {
     /// polled to the end, so callers must not drop it midway (the HTTP layer spawns it).
     pub(super) async fn guarded_async(&self, f: super::write::Apply) -> Result<Value, ScimError> {
         let ended = self.store.write_ended_async(with_pending(f)).await;
-        self.settle_ended(ended)
+        let tripped = match &ended {
+            Ended::Committed((_, p)) | Ended::Refused((_, p)) => matches!(p, Pending::Tripped(_)),
+            Ended::Failed { value, .. } => {
+                matches!(value, Some((_, Pending::Tripped(_))))
+            }
+        };
+        if !tripped {
+            return self.settle_ended(ended);
+        }
+        // Recording a trip writes an audit entry and waits for its commit: not on a worker.
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.settle_ended(ended))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "settling a deprovisioning guard trip failed");
+                Err(ScimError::internal(
+                    "the request failed inside the server; its outcome is unknown: read the \
+                     resource before retrying",
+                ))
+            })
     }
 
     fn settle_ended(
