@@ -20,7 +20,7 @@ LABELS = {
     "lookup": "lookup `userName eq` (Entra match)",
     "get": "GET /Users/{id}",
     "create": "create POST /Users",
-    "deactivate": "PATCH active \"False\"",
+    "deactivate": "PATCH active \"False\"/\"True\" (each a change)",
     "member_add": "member add (one growing group)",
     "mix": "Entra mix 50/20/10/10/10",
     "list": "list page startIndex=rand, count=100",

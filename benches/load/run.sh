@@ -15,7 +15,8 @@
 #   lookup      GET /Users?filter=userName+eq+%22<existing>%22 (Entra's match query)      [32]
 #   get         GET /Users/{random seeded id}                                             [32]
 #   create      POST /Users, a unique userName per request                                [64]
-#   deactivate  PATCH /Users/{id} {"op":"Replace","path":"active","value":"False"}       [32]
+#   deactivate  PATCH /Users/{id} {"op":"Replace","path":"active","value":"False"}, the     [32]
+#               users in order, "True" on every second pass: each request is a real write
 #   member_add  PATCH /Groups/{one group} add one new member (seeded users in order)      [32]
 #   mix         50% lookup, 20% attribute PATCH, 10% deactivate, 10% create, 10% member add [32]
 #   list        GET /Users?startIndex=<random>&count=100&excludedAttributes=groups       [8]
@@ -39,7 +40,7 @@ SKIP_BUILD=0
 KEEP=0
 SCIMD_BIN=""
 
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "run.sh: error: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do

@@ -93,10 +93,25 @@ local function create()
   return wrk.format("POST", base .. "/Users", json_headers, body)
 end
 
-local function deactivate()
-  -- Entra's default form (INTEROP.md U8 b): capitalised op, the boolean as a string.
-  return wrk.format("PATCH", base .. "/Users/" .. rand_id(), json_headers,
-    PATCH_SCHEMA .. '{"op":"Replace","path":"active","value":"False"}]}')
+-- Entra's default form (INTEROP.md U8 b): capitalised op, the boolean as a string.
+local function set_active(id, value)
+  return wrk.format("PATCH", base .. "/Users/" .. id, json_headers,
+    PATCH_SCHEMA .. '{"op":"Replace","path":"active","value":"' .. value .. '"}]}')
+end
+
+-- The mix deactivates random users, as a provisioning cycle would.
+local function deactivate() return set_active(rand_id(), "False") end
+
+-- The deactivate scenario walks the users in order (thread t takes t, t+T, ...) and flips
+-- "active" on every pass: "False" on the first, "True" on the second, and so on. A PATCH that
+-- changes nothing commits nothing, so random deactivations of the same 10,000 users became
+-- mostly no-ops after a few seconds; here every request is a real, durable write.
+local toggle_next = 0
+local function toggle_active()
+  local k = toggle_next * nthreads + (tid or 0)
+  toggle_next = toggle_next + 1
+  local value = (math.floor(k / #ids) % 2 == 0) and "False" or "True"
+  return set_active(ids[k % #ids + 1], value)
 end
 
 local function attribute_patch()
@@ -143,7 +158,7 @@ function request()
   if scenario == "lookup" then return lookup()
   elseif scenario == "get" then return get_by_id()
   elseif scenario == "create" then return create()
-  elseif scenario == "deactivate" then return deactivate()
+  elseif scenario == "deactivate" then return toggle_active()
   elseif scenario == "member_add" then return member_add(target_group)
   elseif scenario == "mix" then return mix()
   elseif scenario == "list" then return list_page()
