@@ -96,11 +96,13 @@ impl Directory {
             .count
             .unwrap_or(self.max_page as i64)
             .clamp(0, self.max_page as i64) as u64;
+        let plan = filter.as_ref().map_or(Plan::Scan, |f| plan(f, kind));
         Ok(Listing {
             kind,
             params: params.clone(),
             projection,
             filter,
+            plan,
             sort,
             count,
         })
@@ -113,6 +115,7 @@ impl Directory {
             params,
             projection,
             filter,
+            plan,
             sort,
             count,
         } = listing;
@@ -135,7 +138,6 @@ impl Directory {
                 }),
             sort: sort.as_ref(),
         };
-        let plan = filter.as_ref().map_or(Plan::Scan, |f| plan(f, kind));
         let derive = derive_for(projection);
         let tx = self.store.read().map_err(from_store)?;
         let render = |docs: Vec<Value>| -> Result<Vec<Value>, ScimError> {
@@ -149,7 +151,7 @@ impl Directory {
         match params.cursor.as_deref() {
             None => {
                 let (start, _) = listing.index_window();
-                let page = self.index_page(&tx, &q, &plan, start, count)?;
+                let page = self.index_page(&tx, &q, plan, start, count)?;
                 let total = page.total.unwrap_or_default();
                 Ok(list_response(render(page.docs)?, total, start))
             }
@@ -170,7 +172,7 @@ impl Directory {
                     "" => None,
                     t => Some(Cursor::decode(t, &binding)?),
                 };
-                let page = self.cursor_page(&tx, &q, &plan, cursor.as_ref(), &binding, count)?;
+                let page = self.cursor_page(&tx, &q, plan, cursor.as_ref(), &binding, count)?;
                 Ok(cursor_list_response(
                     render(page.docs)?,
                     page.total,
@@ -325,6 +327,8 @@ pub struct Listing {
     params: ListParams,
     projection: Projection,
     filter: Option<Filter>,
+    /// How the filter is read, planned once for every use of the listing.
+    plan: Plan,
     sort: Option<SortSpec>,
     count: u64,
 }
@@ -341,20 +345,16 @@ impl Listing {
         {
             return None;
         }
-        let f = self.filter.as_ref()?;
-        let Filter::Compare {
+        let Some(Filter::Compare {
             op: filter::CompareOp::Eq,
             value: filter::Literal::String(name),
             ..
-        } = f
+        }) = &self.filter
         else {
             return None;
         };
-        matches!(
-            plan(f, self.kind),
-            Plan::Index(Access::Point(Indexed::UserName, _))
-        )
-        .then_some(name.as_str())
+        matches!(self.plan, Plan::Index(Access::Point(Indexed::UserName, _)))
+            .then_some(name.as_str())
     }
 
     /// The `startIndex` and `count` of an index page.
@@ -371,11 +371,9 @@ impl Listing {
     /// the unique keys: `externalId eq` may match any number of users.
     pub fn is_point(&self) -> bool {
         self.kind == ResourceKind::User
-            && self.filter.as_ref().is_some_and(|f| {
-                matches!(
-                    plan(f, self.kind),
-                    Plan::Index(Access::Point(Indexed::UserName | Indexed::Id, _))
-                )
-            })
+            && matches!(
+                self.plan,
+                Plan::Index(Access::Point(Indexed::UserName | Indexed::Id, _))
+            )
     }
 }

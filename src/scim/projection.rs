@@ -125,19 +125,12 @@ impl Projection {
     /// `Some(false)` drops it. `None` for a declared extension, whose object is narrowed to
     /// the attributes its schema knows and returns, so its value must be looked into.
     pub fn default_keeps(reg: &Registry, kind: ResourceKind, key: &str) -> Option<bool> {
-        if key == "schemas" {
-            return Some(true);
-        }
         if reg.extension(kind, key).is_some() {
             return None;
         }
-        if is_undeclared_extension(reg, kind, key) {
-            return Some(true);
-        }
-        Some(matches!(
-            reg.resolve(kind, None, key).map(|r| r.attr.returned),
-            Some(Returned::Always | Returned::Default)
-        ))
+        // Outside declared extensions the default projection keeps or drops a member whole,
+        // whatever it holds, so a placeholder value gets the same verdict.
+        Some(Projection::default().retain_entry(reg, kind, key, &mut Value::Null))
     }
 
     /// Keeps the attributes of `obj` (an extension's object) that the projection returns.

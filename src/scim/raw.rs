@@ -91,15 +91,9 @@ fn splice(
         }
     }
     if let Some((name, value)) = derived {
-        match Projection::default_keeps(reg, kind, name) {
-            Some(true) => w.value(name, value)?,
-            Some(false) => {}
-            None => {
-                let mut v = value.clone();
-                if Projection::default().retain_entry(reg, kind, name, &mut v) {
-                    w.value(name, &v)?;
-                }
-            }
+        // A derived attribute is a core one (`groups`), so it is kept or dropped whole.
+        if Projection::default_keeps(reg, kind, name) == Some(true) {
+            w.value(name, value)?;
         }
     }
     let mut version = None;
