@@ -167,3 +167,122 @@ fn a_full_write_queue_and_a_failed_batch_are_retryable_503s() {
     // The cause is logged by the writer, not shown to the client.
     assert!(!lost.detail.contains("disk full"));
 }
+
+/// Writes planned before the writer thread and queued in one batch on the same record: each
+/// must apply to the state the one before it left, exactly as one commit each would, or an
+/// earlier write of the batch would be lost. (A variant that applied each PATCH to the record
+/// as it was when planned fails here.)
+#[test]
+fn writes_to_one_record_in_one_batch_each_see_the_one_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&tmp.path().join("scimd.redb")).unwrap());
+    let dir = Directory::new(
+        Arc::clone(&store),
+        Registry::new(),
+        "https://h/scim/v2",
+        100,
+    );
+    let user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let alice = id_of(
+        &dir.create(
+            ResourceKind::User,
+            &json!({"userName": "alice", "schemas": [user_schema]}),
+            &actor(),
+        )
+        .unwrap()
+        .resource,
+    );
+    let replace = |path: &str, value: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": path, "value": value}]})
+    };
+    // All are planned now, while alice is at version 1.
+    let user = ResourceKind::User;
+    let plans = vec![
+        dir.plan_patch(user, &alice, &replace("title", "Boss"), None, &actor())
+            .unwrap(),
+        dir.plan_patch(user, &alice, &replace("displayName", "A"), None, &actor())
+            .unwrap(),
+        // Version 1 when planned, version 3 when it runs.
+        dir.plan_patch(
+            user,
+            &alice,
+            &replace("nickName", "Al"),
+            Some("W/\"1\""),
+            &actor(),
+        )
+        .unwrap(),
+        // Replaces every writable attribute: nothing either PATCH set may survive it.
+        dir.plan_replace(
+            user,
+            &alice,
+            &json!({"userName": "alice", "schemas": [user_schema], "title": "Chief"}),
+            None,
+            &actor(),
+        )
+        .unwrap(),
+    ];
+    let (release, holder) = hold_writer(&store);
+    let mut running = Vec::new();
+    for (i, apply) in plans.into_iter().enumerate() {
+        let d = dir.clone();
+        running.push(thread::spawn(move || d.guarded(apply)));
+        // Queued in this order: each waits until the previous one is in the queue.
+        while store.queued_writes() < i + 1 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    let got: Vec<_> = running.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(got[0].as_ref().unwrap()["title"], "Boss");
+    let second = got[1].as_ref().unwrap();
+    assert_eq!(
+        (&second["title"], &second["displayName"]),
+        (&json!("Boss"), &json!("A")),
+        "the second PATCH kept the first one's change"
+    );
+    assert_eq!(second["meta"]["version"], "W/\"3\"");
+    assert_eq!(got[2].as_ref().unwrap_err().status, 412);
+    let put = got[3].as_ref().unwrap();
+    assert_eq!(put["title"], "Chief");
+    assert!(put.get("displayName").is_none(), "{put}");
+    assert_eq!(put["meta"]["version"], "W/\"4\"");
+
+    let stored = store
+        .read()
+        .unwrap()
+        .get(crate::store::Kind::User, &alice)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&stored, put);
+    // The audit entries describe each write against the state it really changed.
+    let q = crate::directory::AuditQuery {
+        resource: Some(alice.clone()),
+        ..Default::default()
+    };
+    let entries = dir.audit(&q).unwrap();
+    let changed: Vec<Vec<&str>> = entries
+        .iter()
+        .map(|e| {
+            let mut keys: Vec<&str> = e["changes"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort_unstable();
+            keys
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            vec!["displayName", "title"],
+            vec!["displayName"],
+            vec!["title"],
+            vec!["userName"],
+        ],
+        "{entries:#?}"
+    );
+}
