@@ -681,8 +681,15 @@ fn token_hash() -> Result<(), Failure> {
 fn check_config(path: &Path) -> Result<(), Failure> {
     let config = Config::load(path).map_err(|e| Failure::config_error(&e))?;
     let n = config.tokens.len();
+    // A deployment that issues only OAuth clients has no static token; "0 tokens" alone would
+    // read as "nobody can connect".
+    let clients = match config.oauth.clients.len() {
+        0 => String::new(),
+        1 => ", 1 OAuth client".to_string(),
+        c => format!(", {c} OAuth clients"),
+    };
     let summary = format!(
-        "OK: listen {}, TLS {}, base path {}, {n} token{}, storage {}\n",
+        "OK: listen {}, TLS {}, base path {}, {n} token{}{clients}, storage {}\n",
         config.server.listen,
         if config.tls.is_some() { "on" } else { "off" },
         config.server.base_path,

@@ -94,6 +94,25 @@ fn check_config_accepts_a_good_file() {
 }
 
 #[test]
+fn check_config_counts_oauth_clients_when_there_are_no_static_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "\n[[oauth_clients]]\nclient_id = \"entra\"\nsecret_sha256 = \"{}\"\nscopes = [\"read\", \"write\"]\n",
+            "ab".repeat(32)
+        ),
+    );
+    let out = scimd(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(", 0 tokens, 1 OAuth client, storage "),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn token_issue_appends_to_the_config_which_then_checks_ok() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "");
