@@ -18,6 +18,7 @@
 #   deactivate  PATCH /Users/{id} {"op":"Replace","path":"active","value":"False"}, the     [32]
 #               users in order, "True" on every second pass: each request is a real write
 #   member_add  PATCH /Groups/{one group} add one new member (seeded users in order)      [32]
+#               when all N are in it, the next seeded group: each request is a real write
 #   mix         50% lookup, 20% attribute PATCH, 10% deactivate, 10% create, 10% member add [32]
 #   list        GET /Users?startIndex=<random>&count=100&excludedAttributes=groups       [8]
 #   cursor      GET /Users?cursor=<one of the walk's cursors>&count=100&...               [32]

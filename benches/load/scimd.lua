@@ -131,6 +131,15 @@ local function member_add(group)
     PATCH_SCHEMA .. '{"op":"Add","path":"members","value":[{"value":"' .. ids[i] .. '"}]}]}')
 end
 
+-- The member-add scenario: the target group grows by one member per request until every seeded
+-- user is in it, then the next seeded group does, and so on. Adding a member who is already there
+-- changes nothing and commits nothing, so re-adding would measure no-ops, not writes.
+local function growing_member_add()
+  local pass = math.floor(member_next / #ids)
+  if pass == 0 then return member_add(target_group) end
+  return member_add(group_ids[(pass - 1) % #group_ids + 1])
+end
+
 local function list_page()
   local start = math.random(1, math.max(1, users - 99))
   return wrk.format("GET", base .. "/Users?startIndex=" .. start .. "&count=100&excludedAttributes=groups", get_headers)
@@ -159,7 +168,7 @@ function request()
   elseif scenario == "get" then return get_by_id()
   elseif scenario == "create" then return create()
   elseif scenario == "deactivate" then return toggle_active()
-  elseif scenario == "member_add" then return member_add(target_group)
+  elseif scenario == "member_add" then return growing_member_add()
   elseif scenario == "mix" then return mix()
   elseif scenario == "list" then return list_page()
   elseif scenario == "cursor" then return cursor_page()
