@@ -82,6 +82,17 @@ def main():
             f"| {100 * ceil_cpu(c) / r['cpu_ms_req']:.1f}% "
             f"| {r['server_cores']:.2f} / {r['wrk_cores']:.2f} / {r['foreign']:.2f} | {r['rss_kb'] / 1024:.0f} "
             f"| {batching} | {TARGETS[r['scenario']]} |")
+    # A write that changes nothing (re-adding a member, disabling a disabled user) commits nothing
+    # and is cheap: a write scenario whose requests were mostly that measures no-ops, not writes.
+    for r in rows:
+        if r["kind"] != "scimd" or r["scenario"] not in ("create", "deactivate", "member_add"):
+            continue
+        answered = r["ok_rate"] * r["duration_us"] / 1e6
+        if answered and r["committed_writes"] < 0.9 * answered:
+            out.append("")
+            out.append(f"**Warning:** {LABELS[r['scenario']]}: only {r['committed_writes']:,.0f} of "
+                       f"{answered:,.0f} answered requests were in a committed batch; the rest changed "
+                       "nothing, so its 2xx/s is not a rate of durable writes.")
     out.append("")
     out.append("Ceiling (trivial hyper + rustls `hello`, same wrk settings); 100% above = the mean of before and after:")
     out.append("")
