@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::store::{Kind, Store};
+use crate::store::{Batch, Kind, Store};
 
 /// `Content-Type` of a scrape response: the Prometheus text format, version 0.0.4, which every
 /// Prometheus-compatible scraper reads.
@@ -155,6 +155,7 @@ pub struct Metrics {
     last_write: Family<TokenLabels, Timestamp>,
     commits: Histogram,
     batch_sizes: Histogram,
+    changed_writes: Counter,
     build_info: Family<BuildLabels, Gauge>,
     started: Timestamp,
     guard: GuardMetrics,
@@ -196,6 +197,7 @@ impl Metrics {
             last_write: Family::default(),
             commits: Histogram::new(COMMIT_BUCKETS),
             batch_sizes: Histogram::new(BATCH_BUCKETS),
+            changed_writes: Counter::default(),
             build_info: Family::default(),
             started: Timestamp::default(),
             guard: GuardMetrics::default(),
@@ -260,13 +262,18 @@ impl Metrics {
         self.guard.clone()
     }
 
-    /// A callback for [`Store::observe_batches`]: records how long each durable commit took
-    /// and how many writes it carried (group commit).
-    pub fn commit_observer(&self) -> impl Fn(Duration, usize) + Send + Sync + 'static {
-        let (commits, sizes) = (self.commits.clone(), self.batch_sizes.clone());
-        move |elapsed, operations| {
-            commits.observe(elapsed.as_secs_f64());
-            sizes.observe(operations as f64);
+    /// A callback for [`Store::observe_batches`]: records how long each durable commit took,
+    /// how many writes it carried (group commit) and how many of them changed something.
+    pub fn commit_observer(&self) -> impl Fn(&Batch) + Send + Sync + 'static {
+        let (commits, sizes, changed) = (
+            self.commits.clone(),
+            self.batch_sizes.clone(),
+            self.changed_writes.clone(),
+        );
+        move |batch| {
+            commits.observe(batch.took.as_secs_f64());
+            sizes.observe(batch.operations as f64);
+            changed.inc_by(batch.changed as u64);
         }
     }
 
@@ -313,6 +320,11 @@ impl Metrics {
             "scimd_store_commit_operations",
             "Writes carried by each committed store transaction (group commit: all that were waiting)",
             self.batch_sizes.clone(),
+        );
+        r.register(
+            "scimd_store_changed_writes",
+            "Committed writes that changed something; one that changes nothing (re-adding a member, disabling a disabled user) is not counted",
+            self.changed_writes.clone(),
         );
         r.register(
             "scimd_build_info",
@@ -432,7 +444,11 @@ mod tests {
         let m = Metrics::new(["entra", "okta"]);
         m.request(&sample(Some("entra"), true));
         m.auth_failure(AuthFailure::Malformed);
-        (m.commit_observer())(Duration::from_micros(400), 3);
+        (m.commit_observer())(&Batch {
+            took: Duration::from_micros(400),
+            operations: 3,
+            changed: 2,
+        });
         let text = encode(&m.registry(Weak::new())).unwrap();
         assert!(text.contains(
             "scimd_http_requests_total{resource=\"Users\",method=\"POST\",status=\"201\"} 1\n"
@@ -445,6 +461,10 @@ mod tests {
         assert!(text.contains("scimd_token_requests_total{token=\"entra\"} 1\n"));
         assert!(text.contains("scimd_store_commit_operations_bucket{le=\"2\"} 0\n"));
         assert!(text.contains("scimd_store_commit_operations_bucket{le=\"4\"} 1\n"));
+        assert!(
+            text.contains("scimd_store_changed_writes_total 2\n"),
+            "{text}"
+        );
         assert!(text.contains("scimd_token_requests_total{token=\"okta\"} 0\n"));
         assert!(text.contains("scimd_last_successful_write_timestamp_seconds{token=\"entra\"} "));
         assert!(!text.contains("scimd_last_successful_write_timestamp_seconds{token=\"okta\"}"));

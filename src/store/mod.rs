@@ -40,7 +40,7 @@ pub use read::ReadTx;
 pub use record::time_key;
 pub use verify::{VerifyReport, MAX_REPORTED_PROBLEMS};
 pub use write::WriteTx;
-pub use writer::{Ended, MAX_BATCH};
+pub use writer::{Batch, Ended, MAX_BATCH};
 
 /// The two resource types the store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,11 +148,10 @@ impl Store {
         })
     }
 
-    /// Calls `f` after every committed batch of writes with how long its transaction took,
-    /// from acquiring the write lock to the end of its durable commit (fsync included), and how
-    /// many operations it held; waiting in the queue and aborted batches are not counted.
-    /// Every write goes through the writer, so this one hook sees them all (the metrics use it).
-    pub fn observe_batches(&self, f: impl Fn(Duration, usize) + Send + Sync + 'static) {
+    /// Calls `f` after every committed batch of writes (see [`Batch`]); waiting in the queue
+    /// and aborted batches are not counted. Every write goes through the writer, so this one
+    /// hook sees them all (the metrics use it).
+    pub fn observe_batches(&self, f: impl Fn(&Batch) + Send + Sync + 'static) {
         if let Ok(mut slot) = self.observer.write() {
             *slot = Some(Arc::new(f));
         }
@@ -160,7 +159,7 @@ impl Store {
 
     /// [`Store::observe_batches`] without the batch size.
     pub fn observe_commits(&mut self, f: impl Fn(Duration) + Send + Sync + 'static) {
-        self.observe_batches(move |took, _| f(took));
+        self.observe_batches(move |b| f(b.took));
     }
 
     /// The database file.

@@ -37,8 +37,20 @@ use super::{StoreError, WriteTx};
 /// costs a few milliseconds.
 pub const MAX_BATCH: usize = 1024;
 
-/// Called with the duration of each committed batch and how many operations it held.
-pub(super) type CommitObserver = Arc<dyn Fn(Duration, usize) + Send + Sync>;
+/// What the writer reports of each committed batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// From taking the first operation's work to the end of the commit, fsync included.
+    pub took: Duration,
+    /// Operations in the batch, refusals and writes that changed nothing included.
+    pub operations: usize,
+    /// Operations that wrote something. A write that changes nothing (re-adding a member,
+    /// disabling a disabled user) only rides along: a batch of nothing else does not commit.
+    pub changed: usize,
+}
+
+/// Called with each committed batch.
+pub(super) type CommitObserver = Arc<dyn Fn(&Batch) + Send + Sync>;
 
 /// How an operation submitted to the writer ended.
 #[derive(Debug)]
@@ -327,14 +339,18 @@ fn run(
         let started = Instant::now();
         let ended = commit(db, &mut batch);
         match &ended {
-            Ok(false) => {}
-            Ok(true) => {
+            Ok(None) => {}
+            Ok(Some(changed)) => {
                 // Before any answer: a read that starts after one must not reuse an older
                 // snapshot.
                 commits.fetch_add(1, Ordering::AcqRel);
                 if let Ok(guard) = observer.read() {
                     if let Some(observe) = guard.as_ref() {
-                        observe(started.elapsed(), batch.len());
+                        observe(&Batch {
+                            took: started.elapsed(),
+                            operations: batch.len(),
+                            changed: *changed,
+                        });
                     }
                 }
             }
@@ -348,22 +364,28 @@ fn run(
     }
 }
 
-/// Runs `batch` in one write transaction and commits it durably. `Ok(false)`: there was
-/// nothing to commit. `Err`: the reason nothing of it was stored.
-fn commit(db: &Database, batch: &mut [Box<dyn Work>]) -> Result<bool, String> {
+/// Runs `batch` in one write transaction and commits it durably; `Ok` holds how many of its
+/// operations wrote something, `None` when none did and there was nothing to commit. `Err`:
+/// the reason nothing of it was stored.
+fn commit(db: &Database, batch: &mut [Box<dyn Work>]) -> Result<Option<usize>, String> {
     let mut txn = db.begin_write().map_err(|e| e.to_string())?;
     // Each commit records the allocator state, so a reopen after a crash need not walk the
     // whole file to rebuild it (seconds at a million users); see docs/PERFORMANCE.md.
     txn.set_quick_repair(true);
-    let (spoiled, wrote) = {
+    let (spoiled, wrote, changed) = {
         let mut tx = WriteTx::open(&txn).map_err(|e| e.to_string())?;
         let mut spoiled = None;
         let mut refused_alone = false;
+        let mut changed = 0;
         for job in batch.iter_mut() {
             let before = tx.writes();
             let ran = panic::catch_unwind(AssertUnwindSafe(|| job.run(&mut tx)));
             match ran {
-                Ok(true) => {}
+                Ok(true) => {
+                    if tx.writes() > before {
+                        changed += 1;
+                    }
+                }
                 // A refusal alone in its transaction takes back whatever it wrote.
                 Ok(false) if job.alone() => refused_alone = true,
                 Ok(false) if tx.writes() == before => {}
@@ -377,7 +399,7 @@ fn commit(db: &Database, batch: &mut [Box<dyn Work>]) -> Result<bool, String> {
                 }
             }
         }
-        (spoiled, tx.writes() > 0 && !refused_alone)
+        (spoiled, tx.writes() > 0 && !refused_alone, changed)
     };
     if let Some(why) = spoiled {
         let _ = txn.abort();
@@ -385,9 +407,11 @@ fn commit(db: &Database, batch: &mut [Box<dyn Work>]) -> Result<bool, String> {
     }
     if !wrote {
         // Only refusals and no-op updates (or one refusal alone): nothing to make durable.
-        return txn.abort().map(|()| false).map_err(|e| e.to_string());
+        return txn.abort().map(|()| None).map_err(|e| e.to_string());
     }
-    txn.commit().map(|()| true).map_err(|e| e.to_string())
+    txn.commit()
+        .map(|()| Some(changed))
+        .map_err(|e| e.to_string())
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {

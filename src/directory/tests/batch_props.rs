@@ -525,7 +525,7 @@ fn one_at_a_time(dir: &Directory, ids: &Ids, ops: &[Op]) -> Vec<Value> {
 fn batched(store: &Arc<Store>, dir: &Directory, ids: &Ids, ops: &[Op]) -> Batched {
     let batches = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&batches);
-    store.observe_batches(move |_, n| seen.lock().unwrap().push(n));
+    store.observe_batches(move |b| seen.lock().unwrap().push(b.operations));
     let (release, holder) = hold_writer(store);
     let mut queued = 0;
     let mut running = Vec::with_capacity(ops.len());

@@ -26,7 +26,7 @@ fn re_adding_or_re_removing_a_member_commits_nothing() {
     assert!(store.write(|w| w.add_member("g1", "u1")).unwrap());
     let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = std::sync::Arc::clone(&commits);
-    store.observe_batches(move |_, _| {
+    store.observe_batches(move |_| {
         seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     });
     // What IdPs re-send: an add of a member, a remove of a non-member. Neither changes the

@@ -29,7 +29,7 @@ fn store_with_queue(queue: usize) -> (tempfile::TempDir, Arc<Store>, Arc<Mutex<V
     .unwrap();
     let batches = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&batches);
-    store.observe_batches(move |_, n| seen.lock().unwrap().push(n));
+    store.observe_batches(move |b| seen.lock().unwrap().push(b.operations));
     (dir, Arc::new(store), batches)
 }
 
