@@ -18,7 +18,7 @@
 #   deactivate  PATCH /Users/{id} {"op":"Replace","path":"active","value":"False"}, the     [32]
 #               users in order, "True" on every second pass: each request is a real write
 #   member_add  PATCH /Groups/{one group} add one new member (seeded users in order)      [32]
-#               when all N are in it, the next seeded group: each request is a real write
+#               then the next seeded groups, then removes them again: each request a change
 #   mix         50% lookup, 20% attribute PATCH, 10% deactivate, 10% create, 10% member add [32]
 #   list        GET /Users?startIndex=<random>&count=100&excludedAttributes=groups       [8]
 #   cursor      GET /Users?cursor=<one of the walk's cursors>&count=100&...               [32]
@@ -204,13 +204,15 @@ RSS_AFTER_SEED=$(status_kb "$SERVER_PID" VmRSS)
 
 # --- measuring -------------------------------------------------------------------------------
 RAW="$WORK/raw.tsv"
-printf 'kind\tscenario\tconns\trequests\tduration_us\tstatus_errors\tsock_errors\tp50_us\tp99_us\tmax_us\tcpu_ticks\twrk_cpu_s\tbusy_ticks\trss_kb\thwm_kb\tstatuses\twarn_lines\tcommits\tcommitted_writes\n' >"$RAW"
+printf 'kind\tscenario\tconns\trequests\tduration_us\tstatus_errors\tsock_errors\tp50_us\tp99_us\tmax_us\tcpu_ticks\twrk_cpu_s\tbusy_ticks\trss_kb\thwm_kb\tstatuses\twarn_lines\tcommits\tcommitted_writes\tchanged_writes\n' >"$RAW"
 RUN_ID=$(date +%s)
 
-# "<commits> <writes they carried>" so far, from scimd's /metrics (empty for the ceiling).
+# "<commits> <writes they carried> <of which changed something>" so far, from scimd's /metrics
+# (empty for the ceiling).
 commit_counts() {
     curl -s "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null \
-        | awk '/^scimd_store_commit_operations_count /{c=$2} /^scimd_store_commit_operations_sum /{s=$2} END {printf "%d %d", c, s}'
+        | awk '/^scimd_store_commit_operations_count /{c=$2} /^scimd_store_commit_operations_sum /{s=$2}
+               /^scimd_store_changed_writes_total /{w=$2} END {printf "%d %d %d", c, s, w}'
 }
 
 run_wrk() { # kind scenario conns url pid
@@ -218,7 +220,7 @@ run_wrk() { # kind scenario conns url pid
     local out="$WORK/wrk-$kind-$scenario-$conns.txt" cpu0 cpu1 busy0 busy1 log0 log1 wrk_cpu=""
     local threads=$THREADS
     [ "$threads" -le "$conns" ] || threads=$conns
-    local commits0="0 0" commits1="0 0"
+    local commits0="0 0 0" commits1="0 0 0"
     [ "$kind" != scimd ] || commits0=$(commit_counts)
     cpu0=$(cpu_ticks "$pid"); busy0=$(busy_ticks); log0=$(stat -c %s "$WORK/server.log")
     local -a cmd=(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 30s -s "$HERE/scimd.lua" "$url")
@@ -238,12 +240,14 @@ run_wrk() { # kind scenario conns url pid
         warns=$(tail -c +"$((log0 + 1))" "$WORK/server.log" | head -c "$((log1 - log0))" | grep -cE ' (WARN|ERROR) ' || true)
     fi
     kv() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<" $r"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    local -a c0 c1
+    read -ra c0 <<<"$commits0"; read -ra c1 <<<"$commits1"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$kind" "$scenario" "$conns" "$(kv requests)" "$(kv duration_us)" "$(kv status_errors)" \
         "$(( $(kv connect) + $(kv read) + $(kv write) + $(kv timeout) ))" "$(kv p50_us)" "$(kv p99_us)" "$(kv max_us)" \
         "$((cpu1 - cpu0))" "${wrk_cpu:-}" "$((busy1 - busy0))" "$(status_kb "$pid" VmRSS)" "$(status_kb "$pid" VmHWM)" \
         "${statuses:-}" "$warns" \
-        "$(( ${commits1% *} - ${commits0% *} ))" "$(( ${commits1#* } - ${commits0#* } ))" >>"$RAW"
+        "$(( c1[0] - c0[0] ))" "$(( c1[1] - c0[1] ))" "$(( c1[2] - c0[2] ))" >>"$RAW"
     awk -F'\t' -v d="$DURATION" 'END {printf "   %-8s %-11s c=%-3s %8.0f req/s  non-2xx=%s sock-err=%s  p50=%.2fms p99=%.2fms\n", $1, $2, $3, $4/($5/1e6), $6, $7, $8/1000, $9/1000}' "$RAW" >&2
 }
 

@@ -131,13 +131,25 @@ local function member_add(group)
     PATCH_SCHEMA .. '{"op":"Add","path":"members","value":[{"value":"' .. ids[i] .. '"}]}]}')
 end
 
+local function member_remove(group)
+  local i = member_next % #ids + 1
+  member_next = member_next + nthreads
+  return wrk.format("PATCH", base .. "/Groups/" .. group, json_headers,
+    PATCH_SCHEMA .. '{"op":"Remove","path":"members","value":[{"value":"' .. ids[i] .. '"}]}]}')
+end
+
 -- The member-add scenario: the target group grows by one member per request until every seeded
--- user is in it, then the next seeded group does, and so on. Adding a member who is already there
--- changes nothing and commits nothing, so re-adding would measure no-ops, not writes.
+-- user is in it, then each seeded group in turn does. Adding a member who is already there changes
+-- nothing and commits nothing, so re-adding would measure no-ops, not writes: once all G + 1 groups
+-- are full, the same walk removes the members again, then adds them, and so on. (That assumes the
+-- groups start empty, as run.sh seeds them.)
 local function growing_member_add()
   local pass = math.floor(member_next / #ids)
-  if pass == 0 then return member_add(target_group) end
-  return member_add(group_ids[(pass - 1) % #group_ids + 1])
+  local slot = pass % (#group_ids + 1)
+  local group = target_group
+  if slot > 0 then group = group_ids[slot] end
+  if math.floor(pass / (#group_ids + 1)) % 2 == 1 then return member_remove(group) end
+  return member_add(group)
 end
 
 local function list_page()
