@@ -124,18 +124,12 @@ local function attribute_patch()
     '{"op":"Replace","path":"emails[type eq \\"work\\"].value","value":"changed' .. v .. '@example.com"}]}')
 end
 
-local function member_add(group)
+-- op "Add" or "Remove": the next user of this thread's walk, in or out of `group`.
+local function member_change(group, op)
   local i = member_next % #ids + 1
   member_next = member_next + nthreads
   return wrk.format("PATCH", base .. "/Groups/" .. group, json_headers,
-    PATCH_SCHEMA .. '{"op":"Add","path":"members","value":[{"value":"' .. ids[i] .. '"}]}]}')
-end
-
-local function member_remove(group)
-  local i = member_next % #ids + 1
-  member_next = member_next + nthreads
-  return wrk.format("PATCH", base .. "/Groups/" .. group, json_headers,
-    PATCH_SCHEMA .. '{"op":"Remove","path":"members","value":[{"value":"' .. ids[i] .. '"}]}]}')
+    PATCH_SCHEMA .. '{"op":"' .. op .. '","path":"members","value":[{"value":"' .. ids[i] .. '"}]}]}')
 end
 
 -- The member-add scenario: the target group grows by one member per request until every seeded
@@ -148,8 +142,8 @@ local function growing_member_add()
   local slot = pass % (#group_ids + 1)
   local group = target_group
   if slot > 0 then group = group_ids[slot] end
-  if math.floor(pass / (#group_ids + 1)) % 2 == 1 then return member_remove(group) end
-  return member_add(group)
+  if math.floor(pass / (#group_ids + 1)) % 2 == 1 then return member_change(group, "Remove") end
+  return member_change(group, "Add")
 end
 
 local function list_page()
@@ -170,7 +164,7 @@ local function mix()
   elseif r <= 70 then return attribute_patch()
   elseif r <= 80 then return deactivate()
   elseif r <= 90 then return create()
-  else return member_add(group_ids[math.random(1, #group_ids)]) end
+  else return member_change(group_ids[math.random(1, #group_ids)], "Add") end
 end
 
 local ceiling_req

@@ -24,8 +24,8 @@ fn id_of(v: &Value) -> String {
 
 type Write = Box<dyn FnOnce(&Directory) -> Result<(), ScimError> + Send>;
 
-#[test]
-fn refused_writes_do_not_spoil_the_valid_writes_they_share_a_commit_with() {
+/// A directory on a store in a temporary file (kept until the first value is dropped).
+fn directory() -> (tempfile::TempDir, Arc<Store>, Directory) {
     let tmp = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&tmp.path().join("scimd.redb")).unwrap());
     let dir = Directory::new(
@@ -34,6 +34,12 @@ fn refused_writes_do_not_spoil_the_valid_writes_they_share_a_commit_with() {
         "https://h/scim/v2",
         100,
     );
+    (tmp, store, dir)
+}
+
+#[test]
+fn refused_writes_do_not_spoil_the_valid_writes_they_share_a_commit_with() {
+    let (_tmp, store, dir) = directory();
     let user = |name: &str| json!({"userName": name, "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]});
     let alice = id_of(
         &dir.create(ResourceKind::User, &user("alice"), &actor())
@@ -174,14 +180,7 @@ fn a_full_write_queue_and_a_failed_batch_are_retryable_503s() {
 /// as it was when planned fails here.)
 #[test]
 fn writes_to_one_record_in_one_batch_each_see_the_one_before() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&tmp.path().join("scimd.redb")).unwrap());
-    let dir = Directory::new(
-        Arc::clone(&store),
-        Registry::new(),
-        "https://h/scim/v2",
-        100,
-    );
+    let (_tmp, store, dir) = directory();
     let user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
     let alice = id_of(
         &dir.create(
