@@ -109,6 +109,15 @@ async fn scraping_after_scim_calls_shows_requests_writes_and_counts() {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
+    // Entra re-sends adds: answered 204, but it changes nothing, so it is not a changed write.
+    let r = s
+        .patch(
+            &format!("/Groups/{group}"),
+            json!({"schemas": [PATCH_OP], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": alice}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
     let r = s
         .post(
             "/Bulk",
@@ -155,7 +164,7 @@ async fn scraping_after_scim_calls_shows_requests_writes_and_counts() {
     };
     assert_eq!(requests("Users", "POST", 201), 1.0);
     assert_eq!(requests("Groups", "POST", 201), 1.0);
-    assert_eq!(requests("Groups", "PATCH", 204), 1.0);
+    assert_eq!(requests("Groups", "PATCH", 204), 2.0);
     assert_eq!(requests("Bulk", "POST", 200), 1.0);
     assert_eq!(requests("Users", "GET", 200), 1.0);
     assert_eq!(requests("Users", "GET", 404), 1.0);
@@ -189,7 +198,7 @@ async fn scraping_after_scim_calls_shows_requests_writes_and_counts() {
     // The refused requests belong to no token.
     assert_eq!(
         value(&text, "scimd_token_requests_total{token=\"entra\"}"),
-        7.0
+        8.0
     );
     let last = value(
         &text,
@@ -212,6 +221,9 @@ async fn scraping_after_scim_calls_shows_requests_writes_and_counts() {
         value(&text, "scimd_store_commit_duration_seconds_count")
     );
     assert!(value(&text, "scimd_store_commit_operations_sum") >= commits);
+    // Two creates, one member add and the Bulk create; not the re-add (alone, it commits
+    // nothing; in a batch with real writes it would ride along uncounted, see store::tests).
+    assert_eq!(value(&text, "scimd_store_changed_writes_total"), 4.0);
     assert_eq!(value(&text, "scimd_store_queued_writes"), 0.0);
 
     // Names only: the secret never appears.
