@@ -52,22 +52,30 @@ pub(super) fn client_addr(parts: &Parts) -> Option<IpAddr> {
         .map(|c| c.0)
 }
 
-/// 429 when `addr` is blocked for failed authentications; nothing about tokens is checked.
-pub(super) fn throttled(app: &App, addr: Option<IpAddr>) -> Option<Response<Body>> {
+/// The seconds `addr` must wait when it is blocked for failed authentications (counted and
+/// logged here); `None` when it may go on. Nothing about tokens is checked.
+pub(super) fn throttle_wait(app: &App, addr: Option<IpAddr>) -> Option<u64> {
     let wait = app.throttle.blocked(addr?, Instant::now())?;
     app.metrics.auth_failure(AuthFailure::Throttled);
     let secs = retry_after_secs(wait);
     // Debug, not warn: a blocked address may send thousands; the block itself was logged.
     tracing::debug!(client_ip = ?addr, retry_after = secs, "request from a throttled address");
-    let error = ScimError::new(
-        429,
-        None,
-        format!(
-            "too many failed authentications from this address; retry after {secs} second{} \
-             (a request with a valid token is refused too until then)",
-            plural(secs)
-        ),
-    );
+    Some(secs)
+}
+
+/// Why a blocked address is refused, for the SCIM and the OAuth answer alike.
+pub(super) fn throttled_detail(secs: u64, credential: &str) -> String {
+    format!(
+        "too many failed authentications from this address; retry after {secs} second{} \
+         (a request with a valid {credential} is refused too until then)",
+        plural(secs)
+    )
+}
+
+/// A SCIM 429 when `addr` is blocked for failed authentications.
+pub(super) fn throttled(app: &App, addr: Option<IpAddr>) -> Option<Response<Body>> {
+    let secs = throttle_wait(app, addr)?;
+    let error = ScimError::new(429, None, throttled_detail(secs, "token"));
     Some(respond::error(&error.retry_after(secs)))
 }
 

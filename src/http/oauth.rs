@@ -335,6 +335,22 @@ fn form_decode(s: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
+/// A 429 in OAuth's shape when `addr` is blocked for failed authentications (of tokens or
+/// client secrets alike): an OAuth client library reads `error`, not a SCIM Error.
+/// `temporarily_unavailable` is the registered code closest to "not now" (RFC 6749 §4.1.2.1);
+/// RFC 6749 defines no error for a throttled token request.
+pub(super) fn throttled(app: &App, addr: Option<std::net::IpAddr>) -> Option<Response<Body>> {
+    let secs = super::access::throttle_wait(app, addr)?;
+    let mut resp = reply(&refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        super::access::throttled_detail(secs, "client secret"),
+    ));
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Some(resp)
+}
+
 fn reply(r: &Refusal) -> Response<Body> {
     let mut resp = json(
         r.status,

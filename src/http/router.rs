@@ -233,7 +233,7 @@ async fn dispatch(
             app.limits.max_headers,
         )?;
         // Client secrets are guessed like tokens: the same per-address throttle applies.
-        if let Some(refused) = access::throttled(app, access::client_addr(parts)) {
+        if let Some(refused) = super::oauth::throttled(app, access::client_addr(parts)) {
             return Ok(refused);
         }
         return Ok(super::oauth::token(app, parts, body, who, client_ip).await);

@@ -233,6 +233,49 @@ async fn wrong_secret_and_unknown_client_are_invalid_client() {
     s.stop().await;
 }
 
+/// Secrets guessed at the token endpoint block the address like guessed tokens do; the 429 is
+/// in OAuth's shape, for the OAuth client library that reads it.
+#[tokio::test]
+async fn repeated_wrong_secrets_block_the_address_with_an_oauth_429() {
+    let s = TestServer::start_with(|c| {
+        with_clients(c);
+        c.auth.throttle.limit = 3;
+    })
+    .await;
+    for i in 0..3 {
+        let r = request(
+            &s,
+            &[("grant_type", "client_credentials")],
+            Some(("entra", "scimd_guess")),
+        )
+        .await;
+        assert_eq!(r.status, 401, "attempt {i}: {}", r.body);
+    }
+    // Blocked: even the right secret is refused, before it is checked.
+    let r = request(
+        &s,
+        &[("grant_type", "client_credentials")],
+        Some(("entra", ENTRA_SECRET)),
+    )
+    .await;
+    assert_oauth_error(&r, 429, "temporarily_unavailable");
+    let retry: u64 = r.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After seconds");
+    assert!((1..=3600).contains(&retry), "Retry-After {retry}");
+    let detail = r.body["error_description"].as_str().unwrap();
+    assert!(
+        detail.contains("too many failed authentications") && detail.contains("client secret"),
+        "{detail}"
+    );
+    // The SCIM endpoints answer the same address with a SCIM Error.
+    let scim = with_token(&s, Method::GET, "/Users", &s.token, None).await;
+    scim.assert_error(429, None);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_requests_are_refused_with_the_oauth_error() {
     let s = server().await;
