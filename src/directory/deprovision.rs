@@ -106,10 +106,7 @@ impl Directory {
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "settling a deprovisioning guard trip failed");
-                Err(ScimError::internal(
-                    "the request failed inside the server; its outcome is unknown: read the \
-                     resource before retrying",
-                ))
+                Err(ScimError::outcome_unknown())
             })
     }
 

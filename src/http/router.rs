@@ -640,12 +640,7 @@ pub(super) async fn blocking<T: Send + 'static>(
 
 fn task_failed(e: tokio::task::JoinError) -> ScimError {
     tracing::error!(error = %e, "directory task failed");
-    // A panic may come after the commit: the outcome is unknown, and the client should read
-    // before it retries a create.
-    ScimError::internal(
-        "the request failed inside the server; its outcome is unknown: read the resource \
-         before retrying",
-    )
+    ScimError::outcome_unknown()
 }
 
 #[cfg(test)]

@@ -110,6 +110,15 @@ impl ScimError {
         Self::new(500, None, detail)
     }
 
+    /// A write's task failed (a panic) where it may already have committed: the client cannot
+    /// know the outcome and should read before it retries (a retried create could duplicate).
+    pub fn outcome_unknown() -> Self {
+        Self::internal(
+            "the request failed inside the server; its outcome is unknown: read the resource \
+             before retrying",
+        )
+    }
+
     /// The SCIM Error body. `status` is a string, as RFC 7644 §3.12 and Entra's examples have it.
     pub fn to_json(&self) -> Value {
         let mut body = json!({
