@@ -132,8 +132,9 @@ pub struct StorageSettings {
     pub path: PathBuf,
     /// Audit entries older than this many days are deleted (daily); 0 keeps them forever.
     pub audit_retention_days: u32,
-    /// redb's page cache in MiB; `None`: redb's default (1 GiB, filled only as pages are read).
-    pub cache_mib: Option<u32>,
+    /// redb's page cache in MiB (filled only as pages are read); default
+    /// [`DEFAULT_CACHE_MIB`](crate::store::DEFAULT_CACHE_MIB).
+    pub cache_mib: u32,
     /// How many writes may wait for the store's writer before more are refused with 503.
     pub write_queue: usize,
 }
@@ -445,7 +446,7 @@ impl Config {
             storage: StorageSettings {
                 path: data_dir.join(DEFAULT_STORE_FILE),
                 audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
-                cache_mib: None,
+                cache_mib: crate::store::DEFAULT_CACHE_MIB,
                 write_queue: crate::store::DEFAULT_WRITE_QUEUE,
             },
             tokens,

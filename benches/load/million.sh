@@ -26,7 +26,7 @@
 #     SIGTERM stop, and after SIGKILL during a create load (then `db verify` again);
 #  4. for each cache_mib: a fresh server, wrk lookups (Entra's `userName eq`), RSS sampled
 #     during the load and VmHWM at the end, p50/p99;
-#  5. the same lookups against a store of --small-users users (redb's default cache);
+#  5. the same lookups against a store of --small-users users (no cache_mib: the default cache);
 #  6. POST /Bulk into an empty store with seed.py (2 connections, 1,000 operations per request).
 set -euo pipefail
 
@@ -331,7 +331,7 @@ for c in $CACHES; do
 done
 config_for big-default big.redb
 start big-default
-lookups "$USERS" "big, default cache (1024)"
+lookups "$USERS" "big, no cache_mib (default)"
 stop
 echo "== the small store ($SMALL users)" >&2
 config_for small small.redb

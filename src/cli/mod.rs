@@ -51,14 +51,13 @@ impl StoreLocation {
         })
     }
 
-    /// The configured `[storage] cache_mib` in bytes (`None`: redb's default): a command that
-    /// writes a large directory (import) honours it as the server does.
-    pub fn cache_bytes(&self) -> Result<Option<usize>, Failure> {
-        Ok(self.config()?.and_then(|c| c.storage.cache_mib).map(|m| {
-            usize::try_from(m)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1 << 20)
-        }))
+    /// The configured `[storage] cache_mib` in bytes (the default without a config): a command
+    /// that writes a large directory (import) honours it as the server does.
+    pub fn cache_bytes(&self) -> Result<usize, Failure> {
+        let mib = self
+            .config()?
+            .map_or(scimd::store::DEFAULT_CACHE_MIB, |c| c.storage.cache_mib);
+        Ok(scimd::store::mib_to_bytes(mib))
     }
 
     /// The store file, which must exist.

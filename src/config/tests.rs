@@ -798,11 +798,14 @@ fn guard_is_off_unless_configured_and_its_keys_are_checked() {
 #[test]
 fn storage_cache_size_is_optional_and_bounded() {
     let fx = Fixture::new();
-    assert_eq!(fx.load(&fx.good()).unwrap().storage.cache_mib, None);
+    assert_eq!(
+        fx.load(&fx.good()).unwrap().storage.cache_mib,
+        crate::store::DEFAULT_CACHE_MIB
+    );
     let set = fx
         .good()
         .replace("[storage]\n", "[storage]\ncache_mib = 64\n");
-    assert_eq!(fx.load(&set).unwrap().storage.cache_mib, Some(64));
+    assert_eq!(fx.load(&set).unwrap().storage.cache_mib, 64);
     for bad in ["8", "70000", "-1"] {
         let text = fx
             .good()

@@ -273,13 +273,13 @@ pub(super) fn validate_storage(
         }
     };
     let cache_mib = match raw.cache_mib {
-        None => Some(None),
-        Some(m) if (16..=65_536).contains(&m) => u32::try_from(m).ok().map(Some),
+        None => Some(crate::store::DEFAULT_CACHE_MIB),
+        Some(m) if (16..=65_536).contains(&m) => u32::try_from(m).ok(),
         Some(m) => {
             problems.push(Problem::new(
                 "storage.cache_mib",
                 format!("{m} is not a cache size between 16 and 65536 MiB"),
-                "e.g. cache_mib = 256 (leave it out for redb's default of 1024)",
+                "e.g. cache_mib = 256 (leave it out for the default of 128)",
             ));
             None
         }

@@ -146,11 +146,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         }
         None => (None, None),
     };
-    let cache_bytes = config.storage.cache_mib.map(|m| {
-        usize::try_from(m)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(1 << 20)
-    });
+    let cache_bytes = crate::store::mib_to_bytes(config.storage.cache_mib);
     let store = Store::open_with(
         &config.storage.path,
         crate::store::Options {

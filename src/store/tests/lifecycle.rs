@@ -68,7 +68,7 @@ fn data_survives_reopening() {
     let store = Store::open_with(
         &path,
         Options {
-            cache_bytes: Some(16 << 20),
+            cache_bytes: 16 << 20,
             ..Options::default()
         },
     )
