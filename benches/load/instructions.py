@@ -19,6 +19,12 @@ store (restored from a copy taken first, and again at the end), and requests are
 fixed seed, so two builds see exactly the same requests against exactly the same data. Writes
 are one per commit here (no concurrency, so no group commit), so a write's count includes a
 whole commit. Needs valgrind (`apt-get install -y valgrind`).
+
+Every write must change something, or the count is that of a no-op (which commits nothing):
+a kept store has often been through run.sh's deactivations and member adds. So before counting,
+a plain scimd run prepares the copy every count starts from: deactivate targets are drawn from
+the users that are active in it (it stops if too few are), and member adds go into a new empty
+group. The store the WORK dir had is put back at the end.
 """
 
 import argparse
@@ -53,14 +59,18 @@ def listen_port(config):
 class Driver:
     """One keep-alive TLS connection sending a scenario's requests."""
 
-    def __init__(self, port, token, fixtures, users, tag):
+    def __init__(self, port, token, fixtures, users, tag, writes=None):
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         self.conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
         self.auth = {"Authorization": f"Bearer {token}"}
         self.ids = open(os.path.join(fixtures, "user_ids")).read().split()
-        self.group = open(os.path.join(fixtures, "target_group")).read().strip()
+        # From prepare(): whom to deactivate, whom to add, and the empty group to add them to.
+        self.writes = writes or {}
+        self.group = self.writes.get("group")
+        self.to_deactivate = iter(self.writes.get("active", []))
+        self.to_add = iter(self.writes.get("members", []))
         self.cursors = [urllib.parse.quote(c, safe="")
                         for c in open(os.path.join(fixtures, "cursors")).read().split()] or [""]
         self.users = users
@@ -77,9 +87,10 @@ class Driver:
             headers["Content-Type"] = "application/scim+json"
         self.conn.request(method, "/scim/v2" + path, body=data, headers=headers)
         r = self.conn.getresponse()
-        r.read()
+        answer = r.read()
         if not 200 <= r.status < 300:
             self.failed += 1
+        return r.status, answer
 
     def one(self, scenario):
         self.n += 1
@@ -108,7 +119,7 @@ class Driver:
                     "department": "R&D", "employeeNumber": str(self.n)},
             })
         elif scenario == "deactivate":
-            self.send("PATCH", f"/Users/{self.rnd.choice(self.ids)}", {
+            self.send("PATCH", f"/Users/{next(self.to_deactivate)}", {
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
             })
@@ -116,13 +127,69 @@ class Driver:
             self.send("PATCH", f"/Groups/{self.group}", {
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "Add", "path": "members",
-                                "value": [{"value": self.rnd.choice(self.ids)}]}],
+                                "value": [{"value": next(self.to_add)}]}],
             })
         else:
             die(f"unknown scenario {scenario!r}")
 
 
-def count(scimd, work, token, scenario, requests, users, tag):
+def start_plain(scimd, work, port, token, users, tag):
+    """scimd without valgrind on the WORK dir's store, and a Driver connected to it."""
+    server = subprocess.Popen([scimd, "serve", "--config", "scimd.toml"], cwd=work,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while True:
+        try:
+            driver = Driver(port, token, os.path.join(work, "fixtures"), users, tag)
+            driver.conn.connect()
+            return server, driver
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                server.kill()
+                die("scimd did not start to prepare the store")
+            time.sleep(0.2)
+
+
+def prepare(scimd, work, token, users, tag, needed):
+    """Makes every counted write a change; returns what the Driver's writes are drawn from."""
+    port = listen_port(os.path.join(work, "scimd.toml"))
+    server, driver = start_plain(scimd, work, port, token, users, tag)
+    try:
+        active, start = [], 1
+        while True:
+            q = urllib.parse.quote_plus("active eq true")
+            status, body = driver.send(
+                "GET", f"/Users?filter={q}&attributes=id&startIndex={start}&count=1000")
+            if status != 200:
+                die(f"listing the active users answered {status}: {body[:200]!r}")
+            listing = json.loads(body)
+            page = listing.get("Resources", [])
+            active += [r["id"] for r in page]
+            # The server may cap count below 1000 (max_page_size), so page by what came back.
+            if not page or len(active) >= listing.get("totalResults", 0):
+                break
+            start += len(page)
+        status, body = driver.send("POST", "/Groups", {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": f"instructions {tag}"})
+        if status != 201:
+            die(f"creating the empty group for member adds answered {status}: {body[:200]!r}")
+        group = json.loads(body)["id"]
+        driver.conn.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    rnd = random.Random(11)
+    rnd.shuffle(active)
+    members = list(driver.ids)
+    rnd.shuffle(members)
+    if len(active) < needed or len(members) < needed:
+        die(f"{len(active)} active of {len(members)} users, and the deactivate and member_add "
+            f"counts need {needed} of each: lower --requests, or seed a fresh WORK dir")
+    return {"active": active, "members": members, "group": group}
+
+
+def count(scimd, work, token, scenario, requests, users, tag, writes):
     """Total instructions of one server run that answers `requests` requests."""
     out_dir = tempfile.mkdtemp(prefix="scimd-callgrind.")
     out = os.path.join(out_dir, "cg.out")
@@ -138,7 +205,7 @@ def count(scimd, work, token, scenario, requests, users, tag):
         driver = None
         while driver is None:
             try:
-                driver = Driver(port, token, os.path.join(work, "fixtures"), users, tag)
+                driver = Driver(port, token, os.path.join(work, "fixtures"), users, tag, writes)
                 driver.conn.connect()
             except OSError:
                 driver = None
@@ -181,21 +248,28 @@ def main():
         "could not parse the token printed by 'scimd token issue'")
     store = os.path.join(work, "scimd.redb")
     pristine = store + ".instructions-pristine"
+    prepared = store + ".instructions-prepared"
     shutil.copyfile(store, pristine)
-    print(f"scimd: {scimd}\nstore: {work} ({users} seeded users)\n")
-    print("| scenario | requests | instructions per request | non-2xx |")
-    print("|---|---:|---:|---:|")
     try:
+        writes = prepare(scimd, work, token, users, tag, WARM + args.requests)
+        shutil.copyfile(store, prepared)
+        print(f"scimd: {scimd}\nstore: {work} ({users} seeded users, "
+              f"{len(writes['active'])} active users in all)\n")
+        print("| scenario | requests | instructions per request | non-2xx |")
+        print("|---|---:|---:|---:|")
         for scenario in args.scenarios.split():
-            shutil.copyfile(pristine, store)
-            small, f1 = count(scimd, work, token, scenario, WARM, users, tag)
-            shutil.copyfile(pristine, store)
-            big, f2 = count(scimd, work, token, scenario, WARM + args.requests, users, tag)
+            shutil.copyfile(prepared, store)
+            small, f1 = count(scimd, work, token, scenario, WARM, users, tag, writes)
+            shutil.copyfile(prepared, store)
+            big, f2 = count(scimd, work, token, scenario, WARM + args.requests, users, tag,
+                            writes)
             per = (big - small) / args.requests
             print(f"| {scenario} | {args.requests} | {per:,.0f} | {f1 + f2} |", flush=True)
     finally:
         shutil.copyfile(pristine, store)
         os.remove(pristine)
+        if os.path.exists(prepared):
+            os.remove(prepared)
 
 
 if __name__ == "__main__":
