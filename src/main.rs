@@ -179,6 +179,15 @@ enum DbCommand {
         #[command(flatten)]
         at: cli::StoreLocation,
     },
+    /// Give the store file's free space back to the filesystem, then verify it (stop the
+    /// server first).
+    ///
+    /// redb reuses freed pages but never shrinks its file. If compacting is interrupted, the
+    /// store stays consistent; its next open may repair it first, which takes longer.
+    Compact {
+        #[command(flatten)]
+        at: cli::StoreLocation,
+    },
 }
 
 /// Why a command failed, and so which exit code it gets.
@@ -250,6 +259,7 @@ fn run(command: Command, log_format: Option<LogFormat>) -> Result<(), Failure> {
         Command::Db(DbCommand::Backup { at, file }) => cli::db::backup(&at, &file),
         Command::Db(DbCommand::Restore { at, file }) => cli::db::restore(&at, &file),
         Command::Db(DbCommand::Stats { at }) => cli::db::stats(&at),
+        Command::Db(DbCommand::Compact { at }) => cli::db::compact(&at),
         Command::Export { at, file } => cli::transfer::export(&at, &file),
         Command::Audit(args) => cli::audit::audit(&args),
         #[cfg(unix)]

@@ -779,3 +779,87 @@ fn an_import_interrupted_after_a_commit_says_what_was_written() {
     }
     assert_eq!(reads.get(), 2);
 }
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// A purge of leavers frees pages that redb reuses but never returns; `db compact` returns
+/// them, keeps every record and edge, and is refused while a server holds the store.
+#[test]
+fn compact_returns_the_space_of_deleted_users_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 8443);
+    let ids = seed(dir.path(), &config);
+    // Leavers with a large attribute each, so that their records fill a few megabytes.
+    let leavers: Vec<String> = (0..600).map(|_| uuid()).collect();
+    let lines: Vec<Value> = leavers
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut u = user(id, &format!("leaver{i}"));
+            u["title"] = json!("x".repeat(6000));
+            u
+        })
+        .collect();
+    let file = dir.path().join("leavers.jsonl");
+    write_lines(&file, &lines);
+    ok(&scimd(&["import", "--config", s(&config), s(&file)]));
+    {
+        let directory = directory_at(&dir.path().join("data"));
+        let actor = scimd::directory::Actor::local("test");
+        for id in &leavers {
+            directory
+                .delete(scimd::scim::ResourceKind::User, id, None, &actor)
+                .unwrap();
+        }
+    }
+    let store = store_of(dir.path());
+    let before = file_size(&store);
+    let seeded = stats(&config);
+    let seeded = seeded.lines().skip(3).collect::<Vec<_>>().join("\n");
+    assert!(seeded.contains("users:          3"), "{seeded}");
+
+    // Refused, and nothing touched, while another process holds the store.
+    let held = scimd::store::Store::open(&store).unwrap();
+    let out = scimd(&["db", "compact", "--config", s(&config)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("in use by a running scimd"), "{stderr}");
+    assert!(stderr.contains("Nothing was changed"), "{stderr}");
+    drop(held);
+    assert_eq!(file_size(&store), before);
+
+    let out = ok(&scimd(&["db", "compact", "--config", s(&config)]));
+    assert!(out.contains("3 users, 2 groups"), "{out}");
+    assert!(out.contains("4 membership edges"), "{out}");
+    assert!(out.contains("OK"), "{out}");
+    let after = file_size(&store);
+    // The leavers' records alone took 600 x 6 KB; their import's audit entries stay.
+    assert!(
+        before.saturating_sub(after) > 3_000_000,
+        "{before} bytes before, {after} after: the leavers' pages were not given back\n{out}"
+    );
+    // Every record, edge and index entry as before; stats' first lines name the file and size.
+    let now = stats(&config);
+    assert_eq!(
+        now.lines().skip(3).collect::<Vec<_>>().join("\n"),
+        seeded,
+        "{now}"
+    );
+    let exported = dir.path().join("after.jsonl");
+    ok(&scimd(&["export", "--config", s(&config), s(&exported)]));
+    let kept: Vec<String> = comparable(&exported)
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(kept, expected);
+    assert!(ok(&scimd(&["db", "verify", "--config", s(&config)])).contains("OK"));
+
+    // No store, no compaction: a configuration error.
+    let empty = tempfile::tempdir().unwrap();
+    let out = scimd(&["db", "compact", "--data-dir", s(empty.path())]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

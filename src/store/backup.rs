@@ -65,7 +65,7 @@ pub struct Restored {
     pub previous: Option<PathBuf>,
 }
 
-fn open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
+pub(super) fn open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     StoreError::Open {
         path: path.to_path_buf(),
         source: Box::new(e.into()),
@@ -73,7 +73,7 @@ fn open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
 }
 
 /// An I/O failure on `path`, in the store's error type.
-fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {
+pub(super) fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {
     let e = std::io::Error::new(e.kind(), format!("{what}: {e}"));
     open_error(path, redb::Error::Io(e))
 }

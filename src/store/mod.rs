@@ -13,6 +13,7 @@
 //! group's size and a user's groups are found without scanning; `meta` holds `schema_version`.
 
 mod backup;
+mod compact;
 mod error;
 mod query;
 mod read;
@@ -35,6 +36,7 @@ use std::time::Duration;
 use redb::{Builder, ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 
 pub use backup::{restore, ReadOnlyStore, Restored, Stats};
+pub use compact::{compact, Compacted};
 pub use error::StoreError;
 pub use read::ReadTx;
 pub use record::time_key;
