@@ -182,8 +182,9 @@ enum DbCommand {
     /// Give the store file's free space back to the filesystem, then verify it (stop the
     /// server first).
     ///
-    /// redb reuses freed pages but never shrinks its file. If compacting is interrupted, the
-    /// store stays consistent; its next open may repair it first, which takes longer.
+    /// redb reuses freed pages, but gives back to the filesystem only those at the file's end.
+    /// If compacting is interrupted, the store stays consistent; its next open may repair it
+    /// first, which takes longer.
     Compact {
         #[command(flatten)]
         at: cli::StoreLocation,

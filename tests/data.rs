@@ -784,8 +784,9 @@ fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-/// A purge of leavers frees pages that redb reuses but never returns; `db compact` returns
-/// them, keeps every record and edge, and is refused while a server holds the store.
+/// A purge of leavers frees pages in the middle of the file, which redb reuses but does not give
+/// back; `db compact` gives them back and keeps every record and edge. It is refused, with no
+/// record changed, while a server holds the store or another process is reading it.
 #[test]
 fn compact_returns_the_space_of_deleted_users_and_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -820,7 +821,7 @@ fn compact_returns_the_space_of_deleted_users_and_keeps_the_rest() {
     let seeded = seeded.lines().skip(3).collect::<Vec<_>>().join("\n");
     assert!(seeded.contains("users:          3"), "{seeded}");
 
-    // Refused, and nothing touched, while another process holds the store.
+    // Refused while another process holds the store as the writer (a server)...
     let held = scimd::store::Store::open(&store).unwrap();
     let out = scimd(&["db", "compact", "--config", s(&config)]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -828,12 +829,30 @@ fn compact_returns_the_space_of_deleted_users_and_keeps_the_rest() {
     assert!(stderr.contains("in use by a running scimd"), "{stderr}");
     assert!(stderr.contains("Nothing was changed"), "{stderr}");
     drop(held);
-    assert_eq!(file_size(&store), before);
+    // ...and while one reads a snapshot of it (a `db backup` beside the server).
+    let reader = scimd::store::ReadOnlyStore::open(&store).unwrap();
+    let snapshot = reader.read().unwrap();
+    let out = scimd(&["db", "compact", "--config", s(&config)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("another process is reading"), "{stderr}");
+    assert!(stderr.contains("Nothing was changed"), "{stderr}");
+    drop(snapshot);
+    drop(reader);
+    let unchanged = stats(&config);
+    assert_eq!(
+        unchanged.lines().skip(3).collect::<Vec<_>>().join("\n"),
+        seeded,
+        "{unchanged}"
+    );
 
     let out = ok(&scimd(&["db", "compact", "--config", s(&config)]));
     assert!(out.contains("3 users, 2 groups"), "{out}");
     assert!(out.contains("4 membership edges"), "{out}");
-    assert!(out.contains("OK"), "{out}");
+    assert!(
+        out.contains("OK: every index entry and membership edge matches"),
+        "{out}"
+    );
     let after = file_size(&store);
     // The leavers' records alone took 600 x 6 KB; their import's audit entries stay.
     assert!(

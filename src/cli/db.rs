@@ -97,27 +97,31 @@ pub fn stats(at: &StoreLocation) -> Result<(), Failure> {
 /// `db compact`: gives the (stopped) store's free space back to the filesystem, then verifies.
 pub fn compact(at: &StoreLocation) -> Result<(), Failure> {
     let (path, _) = at.existing_store()?;
-    let started = std::time::Instant::now();
     let done = store::compact(&path).map_err(|e| match e {
         StoreError::AlreadyOpen { .. } => Failure::Runtime(format!(
             "{} is in use by a running scimd; stop it first (e.g. `systemctl stop scimd`), \
              compact, then start it again. Nothing was changed",
             path.display()
         )),
+        e @ StoreError::BeingRead { .. } => Failure::Runtime(format!("{e}. Nothing was changed")),
         e => store_failure(&path, e),
     })?;
     let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
     println!(
         "Compacted {} in {:.1} s: {:.1} MiB -> {:.1} MiB",
         path.display(),
-        started.elapsed().as_secs_f64(),
+        done.took.as_secs_f64(),
         mib(done.bytes_before),
         mib(done.bytes_after)
     );
     let r = &done.report;
     println!(
-        "{} users, {} groups, {} index entries, {} membership edges",
-        r.users, r.groups, r.index_entries, r.memberships
+        "Verified in {:.1} s: {} users, {} groups, {} index entries, {} membership edges",
+        done.verify_took.as_secs_f64(),
+        r.users,
+        r.groups,
+        r.index_entries,
+        r.memberships
     );
     if r.is_healthy() {
         println!("OK: every index entry and membership edge matches the records");

@@ -72,6 +72,51 @@ pub(super) fn open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     }
 }
 
+/// The layout version recorded in the file.
+fn schema_version(txn: &ReadTransaction, path: &Path) -> Result<u64, StoreError> {
+    let meta = match txn.open_table(tables::META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            return Err(StoreError::Corrupt(format!(
+                "{}: no meta table; this is not a scimd store",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let v = meta
+        .get(tables::SCHEMA_VERSION_KEY)?
+        .map(|v| v.value().to_owned())
+        .unwrap_or_default();
+    v.parse().map_err(|_| {
+        StoreError::Corrupt(format!("{}: unknown schema_version {v:?}", path.display()))
+    })
+}
+
+/// Refuses a file of another layout version, without writing: an older one is upgraded only
+/// by a writer (starting scimd once does it), a newer one needs the newer scimd.
+pub(super) fn check_layout(txn: &ReadTransaction, path: &Path) -> Result<(), StoreError> {
+    let found = schema_version(txn, path)?;
+    if found > tables::SCHEMA_VERSION {
+        return Err(StoreError::UnsupportedSchemaVersion {
+            path: path.to_path_buf(),
+            found: found.to_string(),
+            supported: tables::SCHEMA_VERSION,
+        });
+    }
+    if found < tables::SCHEMA_VERSION {
+        return Err(io_error(
+            path,
+            &format!(
+                "it has the older layout version {found}; start scimd on it once (or run \
+                 `scimd db verify`), which upgrades it in place, then retry"
+            ),
+            std::io::ErrorKind::InvalidData.into(),
+        ));
+    }
+    Ok(())
+}
+
 /// An I/O failure on `path`, in the store's error type.
 pub(super) fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {
     let e = std::io::Error::new(e.kind(), format!("{what}: {e}"));
@@ -97,58 +142,16 @@ impl ReadOnlyStore {
             },
             e => open_error(path, e),
         })?;
-        let store = ReadOnlyStore {
+        check_layout(&db.begin_read()?, path)?;
+        Ok(ReadOnlyStore {
             db,
             path: path.to_path_buf(),
-        };
-        let found = store.schema_version()?;
-        if found != tables::SCHEMA_VERSION {
-            if found > tables::SCHEMA_VERSION {
-                return Err(StoreError::UnsupportedSchemaVersion {
-                    path: path.to_path_buf(),
-                    found: found.to_string(),
-                    supported: tables::SCHEMA_VERSION,
-                });
-            }
-            return Err(io_error(
-                path,
-                &format!(
-                    "it has the older layout version {found}; start scimd on it once (or run \
-                     `scimd db verify`), which upgrades it in place, then retry"
-                ),
-                std::io::ErrorKind::InvalidData.into(),
-            ));
-        }
-        Ok(store)
+        })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn schema_version(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
-        let meta = match txn.open_table(tables::META) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => {
-                return Err(StoreError::Corrupt(format!(
-                    "{}: no meta table; this is not a scimd store",
-                    self.path.display()
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let v = meta
-            .get(tables::SCHEMA_VERSION_KEY)?
-            .map(|v| v.value().to_owned())
-            .unwrap_or_default();
-        v.parse().map_err(|_| {
-            StoreError::Corrupt(format!(
-                "{}: unknown schema_version {v:?}",
-                self.path.display()
-            ))
-        })
     }
 
     /// Begins a read-only snapshot, as [`Store::read`] does.
@@ -176,7 +179,7 @@ impl ReadOnlyStore {
             memberships,
             index_entries,
             file_bytes,
-            schema_version: self.schema_version()?,
+            schema_version: schema_version(&txn, &self.path)?,
         })
     }
 

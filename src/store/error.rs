@@ -37,6 +37,17 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
     },
+    /// Another process is inside a read snapshot of the file (`db backup`, `db stats`,
+    /// `export`), which an operation that moves pages (compaction) must not pull them from under.
+    #[error(
+        "another process is reading the store {} (a `scimd db backup`, `db stats` or `export`); \
+         try again once it has finished",
+        path.display()
+    )]
+    BeingRead {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The database file was written by a newer scimd whose layout this build does not know.
     #[error(
         "the store {} has schema version {found}, but this scimd understands only version \

@@ -70,10 +70,11 @@ pub const DEFAULT_WRITE_QUEUE: usize = 256;
 ///
 /// Not redb's own default (1 GiB): redb reads through the OS page cache, so its cache holds a
 /// second copy of the pages it has read, and a larger one bought no measurable speed here:
-/// deactivations, member adds, creates and lookups at 10,000 users, and lookups and
-/// `scimd import` at one million, ran as fast with 128 MiB as with 1 GiB, while resident memory
-/// under lookups at one million was 206 MB instead of 1,059 MB (docs/PERFORMANCE.md, "The page
-/// cache's default").
+/// deactivations, member adds, creates and lookups at 10,000 users and lookups at one million
+/// ran as fast with 128 MiB as with 1 GiB, and `scimd import` of a million users as fast with
+/// 64 to 256 MiB, while resident memory under lookups at one million was 206 MB instead of
+/// 1,059 MB. Groups of hundreds of thousands of members are slower to read and change with
+/// it (docs/PERFORMANCE.md, "The page cache's default").
 pub const DEFAULT_CACHE_MIB: u32 = 128;
 
 /// How a store is opened; [`Options::default`] is the default cache and queue.
@@ -312,9 +313,14 @@ pub fn audit_key(time: &str) -> String {
 /// is what lets `db backup`, `db stats` and `export` run while the server does (see
 /// `backup.rs`). A second writer is still refused, as with redb's default exclusive mode; the
 /// mode needs byte-range locks, which Linux, macOS and Windows have.
+///
+/// The page cache starts at [`DEFAULT_CACHE_MIB`] for every handle, so that a `db backup`
+/// beside the server or a compaction does not take redb's own 1 GiB; the server sets its
+/// configured size over it.
 fn builder() -> Builder {
     let mut b = Database::builder();
     b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    b.set_cache_size(mib_to_bytes(DEFAULT_CACHE_MIB));
     b
 }
 
