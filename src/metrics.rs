@@ -415,7 +415,16 @@ impl Collector for StoreCounts {
             "Writes waiting for the store's writer at scrape time; at [storage] write_queue, more are refused with 503",
             store.queued_writes() as u64,
         );
-        for (name, help, n) in counts.into_iter().chain([queued]) {
+        // Free pages inside the file are reused but not given back; this is what tells an
+        // operator that the disk fills, and whether `scimd db compact` helped.
+        let file = std::fs::metadata(store.path()).ok().map(|m| {
+            (
+                "scimd_store_file_bytes",
+                "Size of the store file in bytes, free pages included (`scimd db compact` returns them)",
+                m.len(),
+            )
+        });
+        for (name, help, n) in counts.into_iter().chain([queued]).chain(file) {
             let gauge = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
             gauge.encode(metric)?;

@@ -220,6 +220,10 @@ async fn scraping_after_scim_calls_shows_requests_writes_and_counts() {
     // nothing; in a batch with real writes it would ride along uncounted, see store::tests).
     assert_eq!(value(&text, "scimd_store_changed_writes_total"), 4.0);
     assert_eq!(value(&text, "scimd_store_queued_writes"), 0.0);
+    // Nothing writes between the scrape and this look at the file.
+    let file_bytes = std::fs::metadata(&s.store_path).unwrap().len();
+    assert!(file_bytes > 0);
+    assert_eq!(value(&text, "scimd_store_file_bytes"), file_bytes as f64);
 
     // Names only: the secret never appears.
     assert!(!text.contains(&s.token));
