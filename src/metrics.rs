@@ -402,12 +402,12 @@ impl Collector for StoreCounts {
             return Ok(());
         };
         let counts = match Self::read(&store) {
-            Ok(c) => c,
+            Ok(c) => Some(c),
             Err(e) => {
                 // The counts go missing from this scrape; the rest of the metrics still help
                 // diagnose why.
                 tracing::warn!(error = %e, "cannot read resource counts for /metrics");
-                return Ok(());
+                None
             }
         };
         let queued = (
@@ -417,14 +417,18 @@ impl Collector for StoreCounts {
         );
         // Free pages inside the file are reused but not given back; this is what tells an
         // operator that the disk fills, and whether `scimd db compact` helped.
-        let file = std::fs::metadata(store.path()).ok().map(|m| {
-            (
+        let file = match std::fs::metadata(store.path()) {
+            Ok(m) => Some((
                 "scimd_store_file_bytes",
                 "Size of the store file in bytes, free pages included (`scimd db compact` returns them)",
                 m.len(),
-            )
-        });
-        for (name, help, n) in counts.into_iter().chain([queued]).chain(file) {
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the store file's size for /metrics");
+                None
+            }
+        };
+        for (name, help, n) in counts.into_iter().flatten().chain([queued]).chain(file) {
             let gauge = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
             gauge.encode(metric)?;

@@ -836,7 +836,7 @@ fn compact_returns_the_space_of_deleted_users_and_keeps_the_rest() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("another process is reading"), "{stderr}");
-    assert!(stderr.contains("Nothing was changed"), "{stderr}");
+    assert!(stderr.contains("No record was changed"), "{stderr}");
     drop(snapshot);
     drop(reader);
     let unchanged = stats(&config);

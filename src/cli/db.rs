@@ -103,7 +103,7 @@ pub fn compact(at: &StoreLocation) -> Result<(), Failure> {
              compact, then start it again. Nothing was changed",
             path.display()
         )),
-        e @ StoreError::BeingRead { .. } => Failure::Runtime(format!("{e}. Nothing was changed")),
+        e @ StoreError::BeingRead { .. } => Failure::Runtime(format!("{e}. No record was changed")),
         e => store_failure(&path, e),
     })?;
     let mib = |b: u64| b as f64 / f64::from(1u32 << 20);

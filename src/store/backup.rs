@@ -230,7 +230,10 @@ fn copy_snapshot(src: &ReadTransaction, dest: &Path) -> Result<VerifyReport, Sto
     let _ = std::fs::remove_file(&tmp);
     let outcome = (|| {
         create_private(&tmp).map_err(|e| io_error(&tmp, "cannot create it", e))?;
+        // The whole copy is one transaction; redb's own 1 GiB cache would let it buffer that
+        // much beside the running server.
         let db = Database::builder()
+            .set_cache_size(super::mib_to_bytes(super::DEFAULT_CACHE_MIB))
             .create(&tmp)
             .map_err(|e| open_error(&tmp, e))?;
         let txn = db.begin_write()?;

@@ -38,7 +38,8 @@ pub struct Compacted {
 /// inside a read snapshot of it (`db backup`, `db stats`, `export`) is refused too
 /// ([`StoreError::BeingRead`]): compaction must not move pages from under a reader. A file of
 /// another layout version is refused as [`ReadOnlyStore::open`](super::ReadOnlyStore::open)
-/// refuses it. The checks write nothing: a refused compaction leaves every record as it was.
+/// refuses it. A refused compaction leaves every record as it was; the file's bytes may still
+/// differ, since redb rewrites its header whenever a writer opens and closes it.
 pub fn compact(path: &Path) -> Result<Compacted, StoreError> {
     let size = |what| {
         std::fs::metadata(path)

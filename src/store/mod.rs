@@ -314,9 +314,9 @@ pub fn audit_key(time: &str) -> String {
 /// `backup.rs`). A second writer is still refused, as with redb's default exclusive mode; the
 /// mode needs byte-range locks, which Linux, macOS and Windows have.
 ///
-/// The page cache starts at [`DEFAULT_CACHE_MIB`] for every handle, so that a `db backup`
-/// beside the server or a compaction does not take redb's own 1 GiB; the server sets its
-/// configured size over it.
+/// The page cache starts at [`DEFAULT_CACHE_MIB`] for every handle (and the backup's new file
+/// sets the same), so that a `db backup` beside the server or a compaction does not take
+/// redb's own 1 GiB; the server sets its configured size over it.
 fn builder() -> Builder {
     let mut b = Database::builder();
     b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
