@@ -310,18 +310,13 @@ fn db_verify(config_path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<()
         report.index_entries,
         report.memberships
     );
-    if report.is_healthy() {
-        println!("OK: every index entry and membership edge matches the records");
-        return Ok(());
-    }
-    for p in &report.problems {
-        println!("problem: {p}");
-    }
-    Err(Failure::Runtime(format!(
-        "{} problem(s) found in {}",
-        report.problem_count,
-        store_path.display()
-    )))
+    cli::db::verdict(&report, || {
+        format!(
+            "{} problem(s) found in {}",
+            report.problem_count,
+            store_path.display()
+        )
+    })
 }
 
 /// Sets up logging to stderr. With `batched` (`serve`, which logs a line per request) the lines

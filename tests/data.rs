@@ -821,22 +821,22 @@ fn compact_returns_the_space_of_deleted_users_and_keeps_the_rest() {
     let seeded = seeded.lines().skip(3).collect::<Vec<_>>().join("\n");
     assert!(seeded.contains("users:          3"), "{seeded}");
 
+    let refused = |why: &[&str]| {
+        let out = scimd(&["db", "compact", "--config", s(&config)]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        for part in why {
+            assert!(stderr.contains(part), "{part:?} in {stderr}");
+        }
+    };
     // Refused while another process holds the store as the writer (a server)...
     let held = scimd::store::Store::open(&store).unwrap();
-    let out = scimd(&["db", "compact", "--config", s(&config)]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("in use by a running scimd"), "{stderr}");
-    assert!(stderr.contains("Nothing was changed"), "{stderr}");
+    refused(&["in use by a running scimd", "Nothing was changed"]);
     drop(held);
     // ...and while one reads a snapshot of it (a `db backup` beside the server).
     let reader = scimd::store::ReadOnlyStore::open(&store).unwrap();
     let snapshot = reader.read().unwrap();
-    let out = scimd(&["db", "compact", "--config", s(&config)]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("another process is reading"), "{stderr}");
-    assert!(stderr.contains("No record was changed"), "{stderr}");
+    refused(&["another process is reading", "No record was changed"]);
     drop(snapshot);
     drop(reader);
     let unchanged = stats(&config);

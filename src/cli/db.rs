@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use scimd::store::{self, ReadOnlyStore, StoreError};
+use scimd::store::{self, ReadOnlyStore, StoreError, VerifyReport};
 
 use super::{store_failure, StoreLocation};
 use crate::Failure;
@@ -123,18 +123,28 @@ pub fn compact(at: &StoreLocation) -> Result<(), Failure> {
         r.index_entries,
         r.memberships
     );
-    if r.is_healthy() {
+    verdict(r, || {
+        format!(
+            "{} problem(s) found in {} after compacting it; they were there before (compaction \
+             moves pages, not entries): see `scimd db verify`",
+            r.problem_count,
+            path.display()
+        )
+    })
+}
+
+/// Prints a verification's verdict: OK, or every problem it lists, and then fails with the
+/// message `failure` makes.
+pub(crate) fn verdict(
+    report: &VerifyReport,
+    failure: impl FnOnce() -> String,
+) -> Result<(), Failure> {
+    if report.is_healthy() {
         println!("OK: every index entry and membership edge matches the records");
         return Ok(());
     }
-    for p in &r.problems {
+    for p in &report.problems {
         println!("problem: {p}");
     }
-    // Compaction moves pages, not entries: these were in the store before it ran.
-    Err(Failure::Runtime(format!(
-        "{} problem(s) found in {} after compacting it; they were there before (compaction \
-         moves pages, not entries): see `scimd db verify`",
-        r.problem_count,
-        path.display()
-    )))
+    Err(Failure::Runtime(failure()))
 }
