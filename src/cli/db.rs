@@ -106,13 +106,12 @@ pub fn compact(at: &StoreLocation) -> Result<(), Failure> {
         e @ StoreError::BeingRead { .. } => Failure::Runtime(format!("{e}. No record was changed")),
         e => store_failure(&path, e),
     })?;
-    let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
     println!(
-        "Compacted {} in {:.1} s: {:.1} MiB -> {:.1} MiB",
+        "Compacted {} in {:.1} s: {} -> {}",
         path.display(),
         done.took.as_secs_f64(),
-        mib(done.bytes_before),
-        mib(done.bytes_after)
+        size(done.bytes_before),
+        size(done.bytes_after)
     );
     let r = &done.report;
     println!(
@@ -131,6 +130,16 @@ pub fn compact(at: &StoreLocation) -> Result<(), Failure> {
             path.display()
         )
     })
+}
+
+/// A file size for people: MiB, or KiB for the few kilobytes of an empty store.
+fn size(bytes: u64) -> String {
+    let bytes = bytes as f64;
+    if bytes < f64::from(1u32 << 20) {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes / f64::from(1u32 << 20))
+    }
 }
 
 /// Prints a verification's verdict: OK, or every problem it lists, and then fails with the
