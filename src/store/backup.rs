@@ -72,6 +72,17 @@ pub(super) fn open_error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     }
 }
 
+/// Why redb could not open `path`: another process holding it is told apart, since every
+/// command has its own advice for that.
+pub(super) fn database_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+            path: path.to_path_buf(),
+        },
+        e => open_error(path, e),
+    }
+}
+
 /// The layout version recorded in the file.
 fn schema_version(txn: &ReadTransaction, path: &Path) -> Result<u64, StoreError> {
     let meta = match txn.open_table(tables::META) {
@@ -136,12 +147,9 @@ impl ReadOnlyStore {
                 std::io::ErrorKind::NotFound.into(),
             ));
         }
-        let db = builder().open_read_only(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
-                path: path.to_path_buf(),
-            },
-            e => open_error(path, e),
-        })?;
+        let db = builder()
+            .open_read_only(path)
+            .map_err(|e| database_error(path, e))?;
         check_layout(&db.begin_read()?, path)?;
         Ok(ReadOnlyStore {
             db,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use redb::{CompactionError, ReadableDatabase};
 
-use super::backup::{check_layout, io_error, open_error};
+use super::backup::{check_layout, database_error, io_error};
 use super::verify::{self, VerifyReport};
 use super::{builder, StoreError};
 
@@ -54,12 +54,7 @@ pub fn compact(path: &Path) -> Result<Compacted, StoreError> {
         ));
     }
     let bytes_before = size("cannot read its size")?;
-    let mut db = builder().open(path).map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
-            path: path.to_path_buf(),
-        },
-        e => open_error(path, e),
-    })?;
+    let mut db = builder().open(path).map_err(|e| database_error(path, e))?;
     check_layout(&db.begin_read()?, path)?;
     let started = Instant::now();
     // One call: redb repeats its passes until nothing more moves, and says whether anything did.

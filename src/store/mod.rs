@@ -139,15 +139,9 @@ impl Store {
         })?;
         let mut b = builder();
         b.set_cache_size(options.cache_bytes);
-        let db = b.create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
-                path: path.to_path_buf(),
-            },
-            e => StoreError::Open {
-                path: path.to_path_buf(),
-                source: Box::new(e.into()),
-            },
-        })?;
+        let db = b
+            .create(path)
+            .map_err(|e| backup::database_error(path, e))?;
         init(&db, path)?;
         let db = Arc::new(db);
         let observer = Arc::new(RwLock::new(None));
